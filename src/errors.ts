@@ -1,0 +1,45 @@
+/**
+ * Errors with stable `code` strings. Tests assert on `code`, never on text.
+ * Every class's doc comment is the meaning of its code.
+ */
+export class VmmError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A caller passed an argument the API cannot accept (wrong type, range, size). */
+export class InvalidArgumentError extends VmmError {
+  constructor(message: string) { super('ERR_VMM_INVALID_ARG', message); }
+}
+
+/** An image (ELF, multiboot) is malformed or does not fit guest memory. */
+export class LoaderError extends VmmError {
+  constructor(code: `ERR_LOADER_${string}`, message: string) { super(code, message); }
+}
+
+/** The backend refused an operation the way the kernel would (errno-like `code`). */
+export class BackendError extends VmmError {
+  /** The kernel-style errno name, e.g. 'EINVAL', 'EEXIST'. */
+  readonly errnoCode: string;
+  /** The operation that failed, named after its ioctl (e.g. 'KVM_SET_USER_MEMORY_REGION'). */
+  readonly syscall: string;
+  constructor(errnoCode: string, syscall: string, message: string) {
+    super(errnoCode, `${syscall}: ${message}`);
+    this.errnoCode = errnoCode;
+    this.syscall = syscall;
+  }
+}
+
+/** An object was used after close(). */
+export class ClosedError extends VmmError {
+  constructor(what: string) { super('ERR_VMM_CLOSED', `${what} is closed`); }
+}
+
+/** The requested backend cannot be used on this machine. */
+export class BackendUnavailableError extends VmmError {
+  constructor(message: string) { super('ERR_VMM_BACKEND_UNAVAILABLE', message); }
+}

@@ -1,0 +1,295 @@
+/**
+ * The one module that loads the native addon (`build/Release/kvm.node`).
+ *
+ * Every export is one ioctl or one syscall, named after it, with no policy:
+ * argument checking, errno-carrying errors and nothing else. Errors thrown by
+ * the addon are plain `Error`s with `errno` (positive number), `code`
+ * (`'EINVAL'`), `syscall` (the ioctl or syscall name, e.g. `'KVM_IRQFD'`)
+ * and, for argument mistakes, `code: 'ERR_INVALID_ARG'` and no errno.
+ *
+ * Override the path with `TSVMM_NATIVE=/path/to/kvm.node`.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** One general-purpose register file (`struct kvm_regs`). */
+export interface KvmRegs {
+  rax: bigint; rbx: bigint; rcx: bigint; rdx: bigint;
+  rsi: bigint; rdi: bigint; rsp: bigint; rbp: bigint;
+  r8: bigint; r9: bigint; r10: bigint; r11: bigint;
+  r12: bigint; r13: bigint; r14: bigint; r15: bigint;
+  rip: bigint; rflags: bigint;
+}
+
+/** `struct kvm_segment`. */
+export interface KvmSegment {
+  base: bigint; limit: number; selector: number; type: number;
+  present: number; dpl: number; db: number; s: number; l: number; g: number; avl: number;
+  unusable: number;
+}
+
+/** `struct kvm_dtable`. */
+export interface KvmDtable { base: bigint; limit: number }
+
+/** `struct kvm_sregs`. */
+export interface KvmSregs {
+  cs: KvmSegment; ds: KvmSegment; es: KvmSegment; fs: KvmSegment; gs: KvmSegment; ss: KvmSegment;
+  tr: KvmSegment; ldt: KvmSegment;
+  gdt: KvmDtable; idt: KvmDtable;
+  cr0: bigint; cr2: bigint; cr3: bigint; cr4: bigint; cr8: bigint;
+  efer: bigint; apicBase: bigint;
+  /** `interrupt_bitmap`, 4 × u64. */
+  interruptBitmap: bigint[];
+}
+
+/** `struct kvm_cpuid_entry2`. */
+export interface KvmCpuidEntry {
+  function: number; index: number; flags: number;
+  eax: number; ebx: number; ecx: number; edx: number;
+}
+
+/** `struct kvm_irq_routing_entry` (irqchip or MSI). */
+export type KvmRoutingEntry =
+  | { gsi: number; type: 'irqchip'; flags?: number; irqchip: number; pin: number }
+  | { gsi: number; type: 'msi'; flags?: number; addressLo: number; addressHi: number; data: number; devid?: number };
+
+/** `struct kvm_ioeventfd`. `len` 0 means "any length" (MMIO only). */
+export interface KvmIoeventfd {
+  addr: bigint | number; len: number; fd: number;
+  /** KVM_IOEVENTFD_FLAG_* (datamatch 1, pio 2, deassign 4). */
+  flags: number;
+  datamatch?: bigint | number;
+}
+
+/**
+ * Byte offsets of `struct kvm_run` fields and of the structs reachable from
+ * it, computed with `offsetof` in `native/layout.cc` and guarded there by
+ * `static_assert`s. TypeScript never retypes these numbers.
+ */
+export interface KvmLayout {
+  kvm_run: {
+    size: number;
+    request_interrupt_window: number; immediate_exit: number; exit_reason: number;
+    ready_for_interrupt_injection: number; if_flag: number; flags: number;
+    cr8: number; apic_base: number;
+    /** union start */
+    exit_union: number;
+    io_direction: number; io_size: number; io_port: number; io_count: number; io_data_offset: number;
+    mmio_phys_addr: number; mmio_data: number; mmio_len: number; mmio_is_write: number;
+    fail_entry_hardware_entry_failure_reason: number; fail_entry_cpu: number;
+    internal_suberror: number; internal_ndata: number; internal_data: number;
+    system_event_type: number; system_event_ndata: number; system_event_data: number;
+    eoi_vector: number;
+    kvm_valid_regs: number; kvm_dirty_regs: number;
+    /** `s.regs` (struct kvm_sync_regs) */
+    sync_regs: number;
+  };
+  /** Offsets inside struct kvm_sync_regs. */
+  kvm_sync_regs: { regs: number; sregs: number; events: number; size: number };
+  /** Offsets inside struct kvm_regs (each u64). */
+  kvm_regs: Record<'rax' | 'rbx' | 'rcx' | 'rdx' | 'rsi' | 'rdi' | 'rsp' | 'rbp' | 'r8' | 'r9' | 'r10' | 'r11' | 'r12' | 'r13' | 'r14' | 'r15' | 'rip' | 'rflags' | 'size', number>;
+  /** Offsets inside struct kvm_sregs. */
+  kvm_sregs: Record<'cs' | 'ds' | 'es' | 'fs' | 'gs' | 'ss' | 'tr' | 'ldt' | 'gdt' | 'idt' | 'cr0' | 'cr2' | 'cr3' | 'cr4' | 'cr8' | 'efer' | 'apic_base' | 'interrupt_bitmap' | 'size', number>;
+  /** Offsets inside struct kvm_segment. */
+  kvm_segment: Record<'base' | 'limit' | 'selector' | 'type' | 'present' | 'dpl' | 'db' | 's' | 'l' | 'g' | 'avl' | 'unusable' | 'size', number>;
+}
+
+/** Numeric constants from the kernel headers the addon was built against. */
+export interface KvmConstants {
+  KVM_API_VERSION: number;
+  // exit reasons
+  KVM_EXIT_UNKNOWN: number; KVM_EXIT_EXCEPTION: number; KVM_EXIT_IO: number; KVM_EXIT_HYPERCALL: number;
+  KVM_EXIT_DEBUG: number; KVM_EXIT_HLT: number; KVM_EXIT_MMIO: number; KVM_EXIT_IRQ_WINDOW_OPEN: number;
+  KVM_EXIT_SHUTDOWN: number; KVM_EXIT_FAIL_ENTRY: number; KVM_EXIT_INTR: number; KVM_EXIT_SET_TPR: number;
+  KVM_EXIT_TPR_ACCESS: number; KVM_EXIT_NMI: number; KVM_EXIT_INTERNAL_ERROR: number;
+  KVM_EXIT_SYSTEM_EVENT: number; KVM_EXIT_IOAPIC_EOI: number;
+  KVM_EXIT_IO_IN: number; KVM_EXIT_IO_OUT: number;
+  // capabilities
+  KVM_CAP_IRQCHIP: number; KVM_CAP_USER_MEMORY: number; KVM_CAP_SET_TSS_ADDR: number;
+  KVM_CAP_IRQ_ROUTING: number; KVM_CAP_IRQFD: number; KVM_CAP_IOEVENTFD: number;
+  KVM_CAP_SIGNAL_MSI: number; KVM_CAP_SPLIT_IRQCHIP: number; KVM_CAP_IMMEDIATE_EXIT: number;
+  KVM_CAP_SYNC_REGS: number; KVM_CAP_NR_VCPUS: number; KVM_CAP_MAX_VCPUS: number;
+  KVM_CAP_NR_MEMSLOTS: number; KVM_CAP_IRQFD_RESAMPLE: number; KVM_CAP_X2APIC_API: number;
+  KVM_CAP_MP_STATE: number; KVM_CAP_IOEVENTFD_ANY_LENGTH: number; KVM_CAP_EXT_CPUID: number;
+  // flags
+  KVM_MEM_LOG_DIRTY_PAGES: number; KVM_MEM_READONLY: number;
+  KVM_IRQFD_FLAG_DEASSIGN: number; KVM_IRQFD_FLAG_RESAMPLE: number;
+  KVM_IOEVENTFD_FLAG_DATAMATCH: number; KVM_IOEVENTFD_FLAG_PIO: number; KVM_IOEVENTFD_FLAG_DEASSIGN: number;
+  KVM_IRQ_ROUTING_IRQCHIP: number; KVM_IRQ_ROUTING_MSI: number; KVM_MSI_VALID_DEVID: number;
+  KVM_SYNC_X86_REGS: number; KVM_SYNC_X86_SREGS: number; KVM_SYNC_X86_EVENTS: number;
+  KVM_MP_STATE_RUNNABLE: number; KVM_MP_STATE_UNINITIALIZED: number; KVM_MP_STATE_INIT_RECEIVED: number;
+  KVM_MP_STATE_HALTED: number; KVM_MP_STATE_SIPI_RECEIVED: number;
+  EFD_CLOEXEC: number; EFD_NONBLOCK: number; EFD_SEMAPHORE: number;
+}
+
+/** The addon's exports. Each doc line names the ioctl or syscall it wraps. */
+export interface NativeBinding {
+  readonly layout: KvmLayout;
+  readonly constants: KvmConstants;
+  /** N-API version the addon was built for. */
+  readonly napiVersion: number;
+
+  /** open("/dev/kvm", O_RDWR | O_CLOEXEC). Throws ENOENT/EACCES etc. */
+  openKvm(path?: string): number;
+  /** close(2) on any fd this module handed out. */
+  close(fd: number): void;
+  /** KVM_GET_API_VERSION */
+  getApiVersion(kvmFd: number): number;
+  /** KVM_CHECK_EXTENSION on the system fd or a VM fd. */
+  checkExtension(fd: number, cap: number): number;
+  /** KVM_GET_VCPU_MMAP_SIZE */
+  getVcpuMmapSize(kvmFd: number): number;
+  /** KVM_CREATE_VM (machine type, 0 on x86). */
+  createVm(kvmFd: number, type: number): number;
+
+  /** mmap(MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE) of `size` bytes, as an external ArrayBuffer. */
+  mmapAnonymous(size: number): ArrayBuffer;
+  /** munmap of a buffer from mmapAnonymous/mmapVcpu: detaches the ArrayBuffer first. Idempotent. */
+  munmap(buffer: ArrayBuffer): void;
+  /**
+   * KVM_SET_USER_MEMORY_REGION. `buffer` must come from mmapAnonymous;
+   * the region is `buffer[bufferOffset, bufferOffset + memorySize)`.
+   * memorySize 0 deletes the slot (buffer may then be null).
+   */
+  setUserMemoryRegion(vmFd: number, slot: number, flags: number, guestPhysAddr: bigint | number,
+    memorySize: bigint | number, buffer: ArrayBuffer | null, bufferOffset: number): void;
+
+  /** KVM_CREATE_VCPU */
+  createVcpu(vmFd: number, vcpuId: number): number;
+  /** mmap of the vCPU fd's kvm_run area (`size` from KVM_GET_VCPU_MMAP_SIZE), as an external ArrayBuffer. */
+  mmapVcpu(vcpuFd: number, size: number): ArrayBuffer;
+  /**
+   * KVM_RUN. Returns 0, or -EINTR / -EAGAIN (as negative numbers, not thrown:
+   * they are the normal way out after a kick or a user-IRQ level change).
+   * Any other failure throws. Records the calling thread as the vCPU's thread
+   * so that kick() can signal it.
+   */
+  run(vcpuFd: number): number;
+  /**
+   * Kick a vCPU out of KVM_RUN from any thread: sets kvm_run->immediate_exit = 1
+   * and sends the addon's kick signal to the thread that last called run() on
+   * this vCPU (no-op if it never ran). Userspace clears immediate_exit.
+   */
+  kick(vcpuFd: number): void;
+  /** KVM_GET_REGS */
+  getRegs(vcpuFd: number): KvmRegs;
+  /** KVM_SET_REGS */
+  setRegs(vcpuFd: number, regs: KvmRegs): void;
+  /** KVM_GET_SREGS */
+  getSregs(vcpuFd: number): KvmSregs;
+  /** KVM_SET_SREGS */
+  setSregs(vcpuFd: number, sregs: KvmSregs): void;
+  /** KVM_GET_SUPPORTED_CPUID (system fd). */
+  getSupportedCpuid(kvmFd: number): KvmCpuidEntry[];
+  /** KVM_SET_CPUID2 */
+  setCpuid2(vcpuFd: number, entries: KvmCpuidEntry[]): void;
+  /** KVM_ENABLE_CAP (VM or vCPU fd); args up to 4 u64. */
+  enableCap(fd: number, cap: number, flags: number, args: (bigint | number)[]): void;
+  /** KVM_SET_GSI_ROUTING (replaces the whole table). */
+  setGsiRouting(vmFd: number, entries: KvmRoutingEntry[]): void;
+  /** KVM_IRQFD. flags: KVM_IRQFD_FLAG_DEASSIGN / _RESAMPLE; resampleFd used with RESAMPLE. */
+  irqfd(vmFd: number, fd: number, gsi: number, flags: number, resampleFd: number): void;
+  /** KVM_IOEVENTFD */
+  ioeventfd(vmFd: number, args: KvmIoeventfd): void;
+  /** KVM_SIGNAL_MSI: returns the ioctl's result (> 0 delivered, 0 blocked by the guest). */
+  signalMsi(vmFd: number, addressLo: number, addressHi: number, data: number, flags: number, devid: number): number;
+  /** KVM_IRQ_LINE_STATUS: returns the status field. */
+  irqLine(vmFd: number, irq: number, level: number): number;
+  /** KVM_INTERRUPT (userspace PIC / ExtINT injection). */
+  interrupt(vcpuFd: number, irq: number): void;
+  /** KVM_GET_MP_STATE */
+  getMpState(vcpuFd: number): number;
+  /** KVM_SET_MP_STATE */
+  setMpState(vcpuFd: number, state: number): void;
+  /** KVM_SET_TSS_ADDR */
+  setTssAddr(vmFd: number, addr: number): void;
+  /** KVM_SET_IDENTITY_MAP_ADDR */
+  setIdentityMapAddr(vmFd: number, addr: bigint | number): void;
+
+  /** eventfd(2). */
+  eventfd(initval: number, flags: number): number;
+  /** read(2) of an eventfd: the counter as a bigint, or null when it would block (EAGAIN). */
+  eventfdRead(fd: number): bigint | null;
+  /** write(2) of an eventfd. */
+  eventfdWrite(fd: number, value: bigint | number): void;
+
+  /**
+   * An epoll watcher thread. `callback(token)` runs on the JS thread that
+   * created the poller whenever a watched fd becomes readable (edge-triggered:
+   * once per write). Optionally the watcher thread itself kicks vCPUs (see
+   * pollerAdd) so an event reaches a vCPU halted inside KVM_RUN on a busy JS thread.
+   */
+  pollerCreate(callback: (token: number) => void): PollerHandle;
+  /** epoll_ctl(ADD, EPOLLIN|EPOLLET); `kickVcpuFds` are kicked from the watcher thread on readiness. */
+  pollerAdd(poller: PollerHandle, fd: number, token: number, kickVcpuFds: number[]): void;
+  /** epoll_ctl(DEL). */
+  pollerRemove(poller: PollerHandle, fd: number): void;
+  /** Stops and joins the watcher thread; closes the epoll fd. Idempotent. */
+  pollerClose(poller: PollerHandle): void;
+}
+
+/** Opaque handle to a native poller (an External). */
+export interface PollerHandle { readonly __poller: unique symbol }
+
+const here = dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+
+let cached: NativeBinding | null | undefined;
+let loadError: Error | undefined;
+
+function candidatePaths(): string[] {
+  const env = process.env['TSVMM_NATIVE'];
+  if (env) return [env];
+  // src/native/binding.ts and dist/native/binding.js are both two levels below the root.
+  const root = join(here, '..', '..');
+  return [join(root, 'build', 'Release', 'kvm.node'), join(root, 'build', 'Debug', 'kvm.node')];
+}
+
+/** The addon, or null when it is not built / cannot load on this platform. */
+export function tryLoadBinding(): NativeBinding | null {
+  if (cached !== undefined) return cached;
+  for (const p of candidatePaths()) {
+    if (!existsSync(p)) continue;
+    try {
+      cached = require(p) as NativeBinding;
+      return cached;
+    } catch (e) {
+      loadError = e as Error;
+    }
+  }
+  loadError ??= new Error(`native addon not found (looked in ${candidatePaths().join(', ')}); run npm install`);
+  cached = null;
+  return null;
+}
+
+/** The addon; throws when it cannot be loaded. */
+export function loadBinding(): NativeBinding {
+  const b = tryLoadBinding();
+  if (!b) throw loadError ?? new Error('native addon unavailable');
+  return b;
+}
+
+/** Why KVM is not usable here, or null when /dev/kvm opens and reports API version 12. */
+export function kvmUnavailableReason(): string | null {
+  const b = tryLoadBinding();
+  if (!b) return `native addon not loaded: ${loadError?.message ?? 'unknown'}`;
+  let fd = -1;
+  try {
+    fd = b.openKvm();
+    const v = b.getApiVersion(fd);
+    if (v !== b.constants.KVM_API_VERSION) return `KVM API version ${v}, expected ${b.constants.KVM_API_VERSION}`;
+    return null;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    return `/dev/kvm cannot be opened (${err.code ?? err.message})`;
+  } finally {
+    if (fd >= 0) b.close(fd);
+  }
+}
+
+/** True when /dev/kvm opens and the addon loads. */
+export function isKvmAvailable(): boolean {
+  return kvmUnavailableReason() === null;
+}
