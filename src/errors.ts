@@ -13,7 +13,7 @@ export class VmmError extends Error {
 
 /** A caller passed an argument the API cannot accept (wrong type, range, size). */
 export class InvalidArgumentError extends VmmError {
-  constructor(message: string) { super('ERR_VMM_INVALID_ARG', message); }
+  constructor(message: string) { super('ERR_INVALID_ARG', message); }
 }
 
 /** An image (ELF, multiboot) is malformed or does not fit guest memory. */
@@ -23,16 +23,23 @@ export class LoaderError extends VmmError {
 
 /** The backend refused an operation the way the kernel would (errno-like `code`). */
 export class BackendError extends VmmError {
-  /** The kernel-style errno name, e.g. 'EINVAL', 'EEXIST'. */
-  readonly errnoCode: string;
+  /** The errno number, as Linux on x86-64 defines it. */
+  readonly errno: number;
   /** The operation that failed, named after its ioctl (e.g. 'KVM_SET_USER_MEMORY_REGION'). */
   readonly syscall: string;
-  constructor(errnoCode: string, syscall: string, message: string) {
-    super(errnoCode, `${syscall}: ${message}`);
-    this.errnoCode = errnoCode;
+  constructor(code: ErrnoName, syscall: string, message: string) {
+    super(code, `${syscall} failed: ${message}`);
+    this.errno = ERRNO[code];
     this.syscall = syscall;
   }
 }
+
+/** The errno values the sim backend reports (Linux x86-64 numbering). */
+export const ERRNO = {
+  EPERM: 1, ENOENT: 2, EINTR: 4, EIO: 5, ENXIO: 6, E2BIG: 7, EBADF: 9, EAGAIN: 11, ENOMEM: 12,
+  EFAULT: 14, EBUSY: 16, EEXIST: 17, ENODEV: 19, EINVAL: 22, ENOSPC: 28, ENOSYS: 38, EOPNOTSUPP: 95,
+} as const;
+export type ErrnoName = keyof typeof ERRNO;
 
 /** An object was used after close(). */
 export class ClosedError extends VmmError {

@@ -1,0 +1,119 @@
+#!/usr/bin/env node
+// npm run bench: prints one `name=value` line per figure. Every figure is a
+// ratio against a reference measured in the same run (raw C, QEMU) or a
+// rate; nothing here runs inside `npm test`.
+//
+//   exit_ratio_vs_c   exits/s of bench-pio.elf through the VMM on KVM ÷ exits/s
+//                     of scripts/bench/pio-ref.c running the same guest bytes
+//   hello_wall_ms     process start → exit of `vmm run hello.elf --backend kvm`
+//   hello_vs_qemu     hello_wall_ms ÷ QEMU's wall time on the same image
+//   sim_mips          guest instructions per second of the sim on compute.elf
+//
+// Options: --quick (fewer repetitions), --only NAME[,NAME].
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const GUESTS = join(ROOT, 'guests', 'x86');
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const onlyArg = args.indexOf('--only');
+const only = onlyArg >= 0 ? new Set(args[onlyArg + 1].split(',')) : null;
+const want = (name) => !only || only.has(name);
+
+const { openHypervisor } = await import(join(ROOT, 'dist', 'backend', 'index.js'));
+const { X86Machine } = await import(join(ROOT, 'dist', 'machine', 'x86-pc.js'));
+const { kvmUnavailableReason } = await import(join(ROOT, 'dist', 'native', 'binding.js'));
+
+const kvmWhy = kvmUnavailableReason();
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const print = (name, value, note = '') => console.log(`${name}=${value}${note ? `  # ${note}` : ''}`);
+
+function runInProcess(backend, elf, cmdline) {
+  const { hypervisor } = openHypervisor(backend);
+  const m = new X86Machine({ hypervisor, image: readFileSync(elf), memMiB: 64, cmdline, serialOut: () => {} });
+  try {
+    const t0 = performance.now();
+    const r = m.run();
+    const seconds = (performance.now() - t0) / 1000;
+    return { ...r, seconds };
+  } finally {
+    m.close();
+    hypervisor.close();
+  }
+}
+
+// exit_ratio_vs_c ---------------------------------------------------------
+if (want('exit_ratio_vs_c')) {
+  if (kvmWhy) print('exit_ratio_vs_c', 'skipped', kvmWhy);
+  else {
+    execFileSync('bash', [join(ROOT, 'scripts', 'bench', 'build-ref.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const ref = join(ROOT, 'build', 'bench', 'pio-ref');
+    const count = quick ? 100_000 : 300_000;
+    const elf = join(GUESTS, 'bench-pio.elf');
+    const reps = quick ? 3 : 5;
+    const cRates = [];
+    const ours = [];
+    for (let i = 0; i < reps; i++) {
+      // Alternate so drift on the host hits both sides alike.
+      const out = execFileSync(ref, [elf, String(count)], { encoding: 'latin1' });
+      const line = out.split('\n').find((l) => l.startsWith('REF '));
+      const m = /exits_per_sec=([\d.e+]+)/.exec(line ?? '');
+      if (!m) throw new Error(`pio-ref printed no figures:\n${out}`);
+      cRates.push(Number(m[1]));
+      const r = runInProcess('kvm', elf, `count=${count}`);
+      ours.push(r.exits / r.seconds);
+    }
+    const c = median(cRates);
+    const v = median(ours);
+    print('exit_ratio_vs_c', (v / c).toFixed(3), `vmm ${Math.round(v)} exits/s vs C ${Math.round(c)} exits/s, median of ${reps}, count=${count}`);
+  }
+}
+
+// hello_wall_ms, hello_vs_qemu -------------------------------------------------
+if (want('hello_wall_ms') || want('hello_vs_qemu')) {
+  const hello = JSON.parse(readFileSync(join(GUESTS, 'hello.expect.json'), 'utf8'));
+  const elf = join(GUESTS, 'hello.elf');
+  const reps = quick ? 3 : 7;
+  const backend = kvmWhy ? 'sim' : 'kvm';
+  const wall = (cmd, argv) => {
+    const t0 = performance.now();
+    const r = spawnSync(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+    const ms = performance.now() - t0;
+    if (r.status !== hello.exitStatus) throw new Error(`${cmd} exited ${r.status}: ${r.stderr}`);
+    return ms;
+  };
+  const ours = median(Array.from({ length: reps }, () => wall(process.execPath,
+    [join(ROOT, 'bin', 'vmm.js'), 'run', elf, '--backend', backend, '--cmdline', hello.cmdline, '--mem', String(hello.memMiB ?? 64)])));
+  print('hello_wall_ms', ours.toFixed(1), `median of ${reps}, backend ${backend}`);
+  if (want('hello_vs_qemu')) {
+    const qemu = spawnSync('which', ['qemu-system-x86_64']).status === 0;
+    if (!qemu) print('hello_vs_qemu', 'skipped', 'qemu-system-x86_64 not installed');
+    else {
+      const accel = existsSync('/dev/kvm') && !kvmWhy ? 'kvm' : 'tcg';
+      const q = median(Array.from({ length: reps }, () => wall('qemu-system-x86_64', [
+        '-machine', 'pc', '-accel', accel, '-m', String(hello.memMiB ?? 64), '-display', 'none', '-monitor', 'none',
+        '-serial', 'null', '-no-reboot', '-device', 'isa-debug-exit,iobase=0xf4,iosize=4',
+        '-kernel', elf, '-append', hello.cmdline,
+      ])));
+      print('hello_vs_qemu', (ours / q).toFixed(3), `qemu -accel ${accel} ${q.toFixed(1)} ms`);
+    }
+  }
+}
+
+// sim_mips ------------------------------------------------------------------
+if (want('sim_mips')) {
+  const compute = JSON.parse(readFileSync(join(GUESTS, 'compute.expect.json'), 'utf8'));
+  const cmdline = process.env.SIM_MIPS_CMDLINE ?? compute.benchCmdline ?? compute.cmdline;
+  const reps = quick ? 1 : 3;
+  const rates = [];
+  let insns = 0;
+  for (let i = 0; i < reps; i++) {
+    const r = runInProcess('sim', join(GUESTS, 'compute.elf'), cmdline);
+    insns = r.instructions;
+    rates.push(r.instructions / r.seconds / 1e6);
+  }
+  print('sim_mips', median(rates).toFixed(1), `${insns} instructions per run, cmdline "${cmdline}", median of ${reps}`);
+}

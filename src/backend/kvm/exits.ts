@@ -1,0 +1,97 @@
+/**
+ * Decoding of `struct kvm_run` into the `VcpuExit` tagged union.
+ *
+ * Pure: takes the mapped page and the offsets/constants the addon computed
+ * with `offsetof`, so it can be unit-tested on synthetic buffers.
+ */
+import type { KvmConstants, KvmLayout } from '../../native/binding.js';
+import type { VcpuExit } from '../types.js';
+
+export class KvmRunView {
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+  private readonly o: KvmLayout['kvm_run'];
+  private readonly c: KvmConstants;
+  /** Last io data view, reused while KVM keeps the same data_offset and length. */
+  private ioCacheOffset = -1;
+  private ioCacheLength = -1;
+  private ioCache: Uint8Array;
+  private readonly mmioData: Uint8Array;
+
+  constructor(buffer: ArrayBuffer, layout: KvmLayout, constants: KvmConstants) {
+    this.bytes = new Uint8Array(buffer);
+    this.view = new DataView(buffer);
+    this.o = layout.kvm_run;
+    this.c = constants;
+    this.ioCache = this.bytes.subarray(0, 0);
+    this.mmioData = this.bytes.subarray(this.o.mmio_data, this.o.mmio_data + 8);
+  }
+
+  get exitReason(): number { return this.view.getUint32(this.o.exit_reason, true); }
+  get immediateExit(): number { return this.bytes[this.o.immediate_exit]!; }
+  set immediateExit(v: number) { this.bytes[this.o.immediate_exit] = v; }
+  get requestInterruptWindow(): number { return this.bytes[this.o.request_interrupt_window]!; }
+  set requestInterruptWindow(v: number) { this.bytes[this.o.request_interrupt_window] = v; }
+  get readyForInterruptInjection(): boolean { return this.bytes[this.o.ready_for_interrupt_injection] !== 0; }
+  get ifFlag(): boolean { return this.bytes[this.o.if_flag] !== 0; }
+
+  private ioData(offset: number, length: number): Uint8Array {
+    if (offset !== this.ioCacheOffset || length !== this.ioCacheLength) {
+      if (offset + length > this.bytes.length) throw new RangeError(`KVM_EXIT_IO data ${offset}+${length} beyond kvm_run`);
+      this.ioCache = this.bytes.subarray(offset, offset + length);
+      this.ioCacheOffset = offset;
+      this.ioCacheLength = length;
+    }
+    return this.ioCache;
+  }
+
+  /** Decodes the current exit. */
+  decode(): VcpuExit {
+    const o = this.o;
+    const c = this.c;
+    const v = this.view;
+    const reason = v.getUint32(o.exit_reason, true);
+    switch (reason) {
+      case c.KVM_EXIT_IO: {
+        const size = this.bytes[o.io_size]! as 1 | 2 | 4;
+        const port = v.getUint16(o.io_port, true);
+        const count = v.getUint32(o.io_count, true);
+        const data = this.ioData(Number(v.getBigUint64(o.io_data_offset, true)), size * count);
+        return this.bytes[o.io_direction] === c.KVM_EXIT_IO_OUT
+          ? { kind: 'io-out', port, size, count, data }
+          : { kind: 'io-in', port, size, count, data };
+      }
+      case c.KVM_EXIT_MMIO: {
+        const address = Number(v.getBigUint64(o.mmio_phys_addr, true));
+        const size = v.getUint32(o.mmio_len, true);
+        const data = size === 8 ? this.mmioData : this.mmioData.subarray(0, size);
+        return this.bytes[o.mmio_is_write] ? { kind: 'mmio-write', address, size, data } : { kind: 'mmio-read', address, size, data };
+      }
+      case c.KVM_EXIT_HLT: return { kind: 'hlt' };
+      case c.KVM_EXIT_SHUTDOWN: return { kind: 'shutdown' };
+      case c.KVM_EXIT_INTR: return { kind: 'intr' };
+      case c.KVM_EXIT_IRQ_WINDOW_OPEN: return { kind: 'irq-window-open' };
+      case c.KVM_EXIT_IOAPIC_EOI: return { kind: 'ioapic-eoi', vector: this.bytes[o.eoi_vector]! };
+      case c.KVM_EXIT_DEBUG: return { kind: 'debug' };
+      case c.KVM_EXIT_FAIL_ENTRY:
+        return {
+          kind: 'fail-entry',
+          hardwareEntryFailureReason: v.getBigUint64(o.fail_entry_hardware_entry_failure_reason, true),
+          cpu: v.getUint32(o.fail_entry_cpu, true),
+        };
+      case c.KVM_EXIT_INTERNAL_ERROR: {
+        const n = Math.min(v.getUint32(o.internal_ndata, true), 16);
+        const data: bigint[] = [];
+        for (let i = 0; i < n; i++) data.push(v.getBigUint64(o.internal_data + 8 * i, true));
+        return { kind: 'internal-error', suberror: v.getUint32(o.internal_suberror, true), data };
+      }
+      case c.KVM_EXIT_SYSTEM_EVENT: {
+        const n = Math.min(v.getUint32(o.system_event_ndata, true), 16);
+        const data: bigint[] = [];
+        for (let i = 0; i < n; i++) data.push(v.getBigUint64(o.system_event_data + 8 * i, true));
+        return { kind: 'system-event', type: v.getUint32(o.system_event_type, true), data };
+      }
+      default: return { kind: 'unknown', exitReason: reason };
+    }
+  }
+}

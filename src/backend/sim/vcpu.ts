@@ -1,0 +1,155 @@
+/**
+ * The sim's vCPU: the interpreter plus the kernel's part of KVM_RUN
+ * (ioeventfds are claimed before an exit reaches userspace, immediate_exit
+ * for kicks, the exit shapes of struct kvm_run).
+ */
+import { BackendError } from '../../errors.js';
+import type { CpuidEntry, MpState, Vcpu, VcpuExit, X86Regs, X86Segment, X86Sregs } from '../types.js';
+import { X86Cpu, type CpuExit, type SegmentState } from './x86/index.js';
+import { cpuidLookup, simCpuidTable } from './cpuid.js';
+import type { SimVm } from './vm.js';
+
+/** Instructions per interpreter slice before the kernel side looks at kicks again. */
+const SLICE = 1 << 20;
+
+const REG_NAMES = ['rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi', 'rdi'] as const;
+
+function toSegment(s: SegmentState): X86Segment {
+  return {
+    base: BigInt(s.base >>> 0), limit: s.limit >>> 0, selector: s.selector, type: s.type, present: s.present,
+    dpl: s.dpl, db: s.db, s: s.s, l: s.l, g: s.g, avl: s.avl, unusable: s.unusable,
+  };
+}
+
+function fromSegment(s: X86Segment): SegmentState {
+  return {
+    base: Number(BigInt.asUintN(32, s.base)), limit: s.limit >>> 0, selector: s.selector, type: s.type, present: s.present,
+    dpl: s.dpl, db: s.db, s: s.s, l: s.l, g: s.g, avl: s.avl, unusable: s.unusable,
+  };
+}
+
+export class SimVcpu implements Vcpu {
+  readonly cpu: X86Cpu;
+  private memoryGeneration = -1;
+  private kickPending = false;
+  private isClosed = false;
+  private cpuid: readonly CpuidEntry[] = simCpuidTable();
+  private mpState: MpState = 'runnable';
+
+  constructor(private readonly vm: SimVm, readonly id: number) {
+    this.cpu = new X86Cpu({
+      cpuid: (leaf, subleaf) => cpuidLookup(this.cpuid, leaf, subleaf),
+    });
+  }
+
+  get closed(): boolean { return this.isClosed; }
+  get instructionsRetired(): number { return this.cpu.instructions; }
+
+  private syncMemory(): void {
+    if (this.memoryGeneration === this.vm.memoryGeneration) return;
+    this.memoryGeneration = this.vm.memoryGeneration;
+    this.cpu.setMemoryMap(this.vm.memorySlots().map((s) => ({ gpa: s.gpa, bytes: s.bytes, readonly: (s.flags & 2) !== 0 })));
+  }
+
+  run(): VcpuExit {
+    if (this.isClosed) throw new BackendError('EBADF', 'KVM_RUN', `vCPU ${this.id} is closed`);
+    if (this.kickPending) {
+      this.kickPending = false;
+      return { kind: 'intr' };
+    }
+    this.syncMemory();
+    for (;;) {
+      const e: CpuExit = this.cpu.run(SLICE);
+      switch (e.kind) {
+        case 'budget':
+          if (this.kickPending) {
+            this.kickPending = false;
+            return { kind: 'intr' };
+          }
+          continue;
+        case 'io':
+          if (e.direction === 'out') {
+            if (this.vm.matchIoeventfd('pio', e.port, e.data)) continue;
+            return { kind: 'io-out', port: e.port, size: e.size, count: e.count, data: e.data };
+          }
+          return { kind: 'io-in', port: e.port, size: e.size, count: e.count, data: e.data };
+        case 'mmio':
+          if (e.isWrite) {
+            if (this.vm.matchIoeventfd('mmio', e.address, e.data)) continue;
+            return { kind: 'mmio-write', address: e.address, size: e.size, data: e.data };
+          }
+          return { kind: 'mmio-read', address: e.address, size: e.size, data: e.data };
+        case 'hlt':
+          return { kind: 'hlt' };
+        case 'shutdown':
+          return { kind: 'shutdown' };
+        case 'interrupt-window':
+          return { kind: 'irq-window-open' };
+        default: {
+          const never: never = e;
+          throw new Error(`unhandled interpreter exit ${JSON.stringify(never)}`);
+        }
+      }
+    }
+  }
+
+  kick(): void { this.kickPending = true; }
+
+  getRegs(): X86Regs {
+    const r = this.cpu.getRegs();
+    const out = {
+      r8: 0n, r9: 0n, r10: 0n, r11: 0n, r12: 0n, r13: 0n, r14: 0n, r15: 0n,
+      rip: BigInt(r.rip >>> 0), rflags: BigInt(r.rflags >>> 0),
+    } as X86Regs;
+    for (const n of REG_NAMES) out[n] = BigInt(r[n] >>> 0);
+    return out;
+  }
+
+  setRegs(regs: X86Regs): void {
+    const n32 = (v: bigint): number => Number(BigInt.asUintN(32, v));
+    this.cpu.setRegs({
+      rax: n32(regs.rax), rcx: n32(regs.rcx), rdx: n32(regs.rdx), rbx: n32(regs.rbx),
+      rsp: n32(regs.rsp), rbp: n32(regs.rbp), rsi: n32(regs.rsi), rdi: n32(regs.rdi),
+      rip: n32(regs.rip), rflags: n32(regs.rflags),
+    });
+  }
+
+  getSregs(): X86Sregs {
+    const s = this.cpu.getSregs();
+    return {
+      cs: toSegment(s.cs), ds: toSegment(s.ds), es: toSegment(s.es), fs: toSegment(s.fs), gs: toSegment(s.gs),
+      ss: toSegment(s.ss), tr: toSegment(s.tr), ldt: toSegment(s.ldt),
+      gdt: { base: BigInt(s.gdt.base >>> 0), limit: s.gdt.limit }, idt: { base: BigInt(s.idt.base >>> 0), limit: s.idt.limit },
+      cr0: BigInt(s.cr0 >>> 0), cr2: BigInt(s.cr2 >>> 0), cr3: BigInt(s.cr3 >>> 0), cr4: BigInt(s.cr4 >>> 0), cr8: 0n,
+      efer: BigInt(s.efer >>> 0), apicBase: 0xfee0_0900n, interruptBitmap: [0n, 0n, 0n, 0n],
+    };
+  }
+
+  setSregs(s: X86Sregs): void {
+    const n32 = (v: bigint): number => Number(BigInt.asUintN(32, v));
+    this.cpu.setSregs({
+      cs: fromSegment(s.cs), ds: fromSegment(s.ds), es: fromSegment(s.es), fs: fromSegment(s.fs), gs: fromSegment(s.gs),
+      ss: fromSegment(s.ss), tr: fromSegment(s.tr), ldt: fromSegment(s.ldt),
+      gdt: { base: n32(s.gdt.base), limit: s.gdt.limit }, idt: { base: n32(s.idt.base), limit: s.idt.limit },
+      cr0: n32(s.cr0), cr2: n32(s.cr2), cr3: n32(s.cr3), cr4: n32(s.cr4), efer: n32(s.efer),
+    });
+  }
+
+  setCpuid(entries: readonly CpuidEntry[]): void {
+    if (entries.length > 256) throw new BackendError('E2BIG', 'KVM_SET_CPUID2', `${entries.length} entries exceed 256`);
+    this.cpuid = entries.map((e) => ({ ...e }));
+  }
+
+  interrupt(vector: number): void {
+    if (!Number.isInteger(vector) || vector < 0 || vector > 255) throw new BackendError('EINVAL', 'KVM_INTERRUPT', `vector ${vector}`);
+    if (this.vm.splitIrqchipPins !== undefined && this.vm.irqchip) {
+      // With an in-kernel LAPIC, KVM_INTERRUPT is only for ExtINT; the LAPIC model decides.
+    }
+    this.cpu.injectInterrupt(vector);
+  }
+
+  getMpState(): MpState { return this.cpu.halted ? 'halted' : this.mpState; }
+  setMpState(state: MpState): void { this.mpState = state; }
+
+  close(): void { this.isClosed = true; }
+}

@@ -1,0 +1,181 @@
+/**
+ * The backend contract: hypervisor → VM → vCPU, guest memory, eventfds,
+ * GSI routes, irqfds, ioeventfds, MSI signalling and IRQ lines.
+ *
+ * Two implementations: `kvm` (the native addon over /dev/kvm) and `sim`
+ * (pure TypeScript: a model of the kernel side that also executes the
+ * guest's instructions). Everything above this file is backend-agnostic.
+ * Names and semantics follow the KVM API; where a method wraps one ioctl
+ * its doc comment names it.
+ */
+import type { KvmCpuidEntry, KvmRegs, KvmSregs, KvmSegment, KvmDtable } from '../native/binding.js';
+
+export type BackendKind = 'kvm' | 'sim';
+
+export type X86Regs = KvmRegs;
+export type X86Sregs = KvmSregs;
+export type X86Segment = KvmSegment;
+export type X86Dtable = KvmDtable;
+export type CpuidEntry = KvmCpuidEntry;
+
+/** Capabilities by their KVM names (`KVM_CHECK_EXTENSION`). */
+export type Capability =
+  | 'KVM_CAP_IRQCHIP' | 'KVM_CAP_USER_MEMORY' | 'KVM_CAP_SET_TSS_ADDR' | 'KVM_CAP_IRQ_ROUTING'
+  | 'KVM_CAP_IRQFD' | 'KVM_CAP_IOEVENTFD' | 'KVM_CAP_SIGNAL_MSI' | 'KVM_CAP_SPLIT_IRQCHIP'
+  | 'KVM_CAP_IMMEDIATE_EXIT' | 'KVM_CAP_SYNC_REGS' | 'KVM_CAP_NR_VCPUS' | 'KVM_CAP_MAX_VCPUS'
+  | 'KVM_CAP_NR_MEMSLOTS' | 'KVM_CAP_IRQFD_RESAMPLE' | 'KVM_CAP_X2APIC_API' | 'KVM_CAP_MP_STATE'
+  | 'KVM_CAP_IOEVENTFD_ANY_LENGTH' | 'KVM_CAP_EXT_CPUID';
+
+/**
+ * A decoded exit (`kvm_run->exit_reason` plus its union member). Switch on
+ * `kind` exhaustively. `data` of io/mmio exits is a view into the exit's
+ * buffer: for `io-in`/`mmio-read` the VMM writes the answer into it before
+ * the next `run()`, exactly as with KVM.
+ */
+export type VcpuExit =
+  | { kind: 'io-out'; port: number; size: 1 | 2 | 4; count: number; data: Uint8Array }
+  | { kind: 'io-in'; port: number; size: 1 | 2 | 4; count: number; data: Uint8Array }
+  | { kind: 'mmio-write'; address: number; size: number; data: Uint8Array }
+  | { kind: 'mmio-read'; address: number; size: number; data: Uint8Array }
+  | { kind: 'hlt' }
+  | { kind: 'shutdown' }
+  /** KVM_RUN came back with EINTR/EAGAIN (a kick, a signal, immediate_exit). */
+  | { kind: 'intr' }
+  | { kind: 'irq-window-open' }
+  | { kind: 'ioapic-eoi'; vector: number }
+  | { kind: 'fail-entry'; hardwareEntryFailureReason: bigint; cpu: number }
+  | { kind: 'internal-error'; suberror: number; data: bigint[] }
+  | { kind: 'system-event'; type: number; data: bigint[] }
+  | { kind: 'debug' }
+  | { kind: 'unknown'; exitReason: number };
+
+export type VcpuExitKind = VcpuExit['kind'];
+
+/** `KVM_MP_STATE_*` by name. */
+export type MpState = 'runnable' | 'uninitialized' | 'init-received' | 'halted' | 'sipi-received';
+
+/** Guest RAM owned by the VMM process, mappable into a VM as a memory slot. */
+export interface GuestMemory {
+  readonly size: number;
+  /** The whole allocation, zero copy (an external ArrayBuffer on KVM). */
+  readonly bytes: Uint8Array;
+  /** Unmaps the memory; later access to `bytes` sees a detached buffer. Idempotent. */
+  close(): void;
+}
+
+/** `struct kvm_userspace_memory_region`; `memorySize` 0 deletes the slot. */
+export interface MemoryRegion {
+  slot: number;
+  flags?: number;
+  guestPhysAddr: number;
+  memorySize: number;
+  memory: GuestMemory | null;
+  /** Offset of the region inside `memory` (page aligned). */
+  memoryOffset?: number;
+}
+
+/** An eventfd (a real one on KVM; a counter with the same semantics on the sim). */
+export interface EventFd {
+  /** The file descriptor (KVM) or a unique id (sim). */
+  readonly fd: number;
+  /** write(2): adds `value` to the counter. */
+  write(value?: number): void;
+  /** Non-blocking read(2): the counter (and resets it), or null if it is zero. */
+  read(): bigint | null;
+  close(): void;
+  readonly closed: boolean;
+}
+
+/** One entry of the GSI routing table (`struct kvm_irq_routing_entry`). */
+export type GsiRoute =
+  | { gsi: number; type: 'irqchip'; irqchip: number; pin: number }
+  | { gsi: number; type: 'msi'; addressLo: number; addressHi: number; data: number; devid?: number };
+
+export interface IrqfdArgs {
+  eventfd: EventFd;
+  gsi: number;
+  /** KVM_IRQFD_FLAG_RESAMPLE with this eventfd (refused by the kernel in split-irqchip mode). */
+  resample?: EventFd;
+}
+
+export interface IoeventfdArgs {
+  eventfd: EventFd;
+  space: 'pio' | 'mmio';
+  address: number;
+  /** 1, 2, 4 or 8; 0 = any length (MMIO only, KVM_CAP_IOEVENTFD_ANY_LENGTH). */
+  length: 0 | 1 | 2 | 4 | 8;
+  datamatch?: bigint;
+}
+
+export interface Msi { addressLo: number; addressHi: number; data: number; devid?: number }
+
+export interface Hypervisor {
+  readonly kind: BackendKind;
+  /** KVM_CHECK_EXTENSION on the system fd. */
+  checkExtension(cap: Capability): number;
+  /** KVM_GET_SUPPORTED_CPUID */
+  supportedCpuid(): CpuidEntry[];
+  /** KVM_CREATE_VM */
+  createVm(): Vm;
+  close(): void;
+}
+
+export interface Vm {
+  readonly kind: BackendKind;
+  /** KVM_CHECK_EXTENSION on the VM fd. */
+  checkExtension(cap: Capability): number;
+  /** KVM_ENABLE_CAP on the VM fd. */
+  enableCap(cap: Capability, args?: number[]): void;
+  /** Allocates (mmaps) guest memory that can then be mapped with setUserMemoryRegion. */
+  allocateMemory(size: number): GuestMemory;
+  /** KVM_SET_USER_MEMORY_REGION */
+  setUserMemoryRegion(region: MemoryRegion): void;
+  /** KVM_SET_TSS_ADDR (x86; required on Intel VMX hosts before running). */
+  setTssAddr(address: number): void;
+  /** KVM_CREATE_VCPU */
+  createVcpu(id: number): Vcpu;
+  /** eventfd(2), non-blocking and close-on-exec. */
+  createEventFd(initial?: number): EventFd;
+  /** KVM_SET_GSI_ROUTING: replaces the whole table. */
+  setGsiRouting(routes: readonly GsiRoute[]): void;
+  /** KVM_IRQFD (assign). */
+  irqfd(args: IrqfdArgs): void;
+  /** KVM_IRQFD with KVM_IRQFD_FLAG_DEASSIGN. */
+  irqfdDeassign(args: { eventfd: EventFd; gsi: number }): void;
+  /** KVM_IOEVENTFD (assign). */
+  ioeventfd(args: IoeventfdArgs): void;
+  /** KVM_IOEVENTFD with KVM_IOEVENTFD_FLAG_DEASSIGN. */
+  ioeventfdDeassign(args: IoeventfdArgs): void;
+  /** KVM_SIGNAL_MSI: > 0 delivered, 0 blocked by the guest. */
+  signalMsi(msi: Msi): number;
+  /** KVM_IRQ_LINE_STATUS */
+  irqLine(irq: number, level: boolean): number;
+  close(): void;
+}
+
+export interface Vcpu {
+  readonly id: number;
+  /** KVM_RUN until the next exit, decoded. */
+  run(): VcpuExit;
+  /** Brings the vCPU out of run() from another thread or a signal (immediate_exit + signal). */
+  kick(): void;
+  /** KVM_GET_REGS */
+  getRegs(): X86Regs;
+  /** KVM_SET_REGS */
+  setRegs(regs: X86Regs): void;
+  /** KVM_GET_SREGS */
+  getSregs(): X86Sregs;
+  /** KVM_SET_SREGS */
+  setSregs(sregs: X86Sregs): void;
+  /** KVM_SET_CPUID2 */
+  setCpuid(entries: readonly CpuidEntry[]): void;
+  /** KVM_INTERRUPT: queue an external interrupt vector (userspace irqchip / ExtINT). */
+  interrupt(vector: number): void;
+  /** KVM_GET_MP_STATE */
+  getMpState(): MpState;
+  /** KVM_SET_MP_STATE */
+  setMpState(state: MpState): void;
+  /** Instructions retired (sim only; KVM cannot tell, returns undefined). */
+  readonly instructionsRetired: number | undefined;
+  close(): void;
+}

@@ -1,0 +1,116 @@
+/**
+ * `vmm` — the command line. Guest serial output on stdout, logs on stderr,
+ * exit status = the guest's debug-exit status (QEMU's rule: (value << 1) | 1).
+ */
+import { readFileSync, writeSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { openHypervisor, type BackendChoice } from './backend/index.js';
+import { createLogger, logTraceEvents, LOG_LEVELS, type LogLevel } from './log.js';
+import { X86Machine, MAX_MEM_MIB } from './machine/x86-pc.js';
+import { trace } from './trace/events.js';
+import { VmmError } from './errors.js';
+
+export const USAGE = `Usage: vmm run <image> [options]
+
+Boots a 32-bit multiboot ELF on one vCPU and runs it until it exits.
+
+Commands:
+  run <image>             boot <image> (a multiboot v1 ELF32, as for qemu -kernel)
+
+Options:
+  --backend auto|kvm|sim  kvm: /dev/kvm; sim: the pure-TypeScript simulator;
+                          auto (default): KVM when /dev/kvm opens, else the sim
+  --mem MiB               guest RAM in MiB, 2..${MAX_MEM_MIB} (default 64)
+  --cmdline STR           the multiboot command line (default empty)
+  --log-level LEVEL       ${LOG_LEVELS.join('|')} (default warn); logs go to stderr
+  -h, --help              this text
+
+Devices: 16550 UART at 0x3f8 (stdout), isa-debug-exit at 0xf4, port 0x80 sink.
+
+Exit status:
+  (v << 1) | 1   the guest wrote v to isa-debug-exit (QEMU's rule)
+  0              the VMM was stopped (e.g. by a signal handler)
+  2              the guest shut down (triple fault)
+  4              the vCPU halted with nothing left to wake it
+  6              the vCPU stopped with an error exit (fail-entry, internal error, ...)
+  64             bad command line
+  70             the VMM failed (e.g. the image could not be loaded)
+`;
+
+const EX_USAGE = 64;
+const EX_SOFTWARE = 70;
+
+function fail(message: string, status: number): number {
+  process.stderr.write(`vmm: ${message}\n`);
+  return status;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        backend: { type: 'string', default: 'auto' },
+        mem: { type: 'string', default: '64' },
+        cmdline: { type: 'string', default: '' },
+        'log-level': { type: 'string', default: 'warn' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (e) {
+    return fail(`${(e as Error).message}\n\n${USAGE}`, EX_USAGE);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const [command, image, ...extra] = positionals;
+  if (command !== 'run' || !image || extra.length > 0) return fail(`expected "run <image>"\n\n${USAGE}`, EX_USAGE);
+  const backend = values.backend as BackendChoice;
+  if (!['auto', 'kvm', 'sim'].includes(backend)) return fail(`--backend must be auto, kvm or sim, not "${backend}"`, EX_USAGE);
+  const level = values['log-level'] as LogLevel;
+  if (!LOG_LEVELS.includes(level)) return fail(`--log-level must be one of ${LOG_LEVELS.join(', ')}`, EX_USAGE);
+  const memMiB = Number(values.mem);
+  if (!Number.isInteger(memMiB) || memMiB < 2 || memMiB > MAX_MEM_MIB) return fail(`--mem must be an integer 2..${MAX_MEM_MIB}`, EX_USAGE);
+
+  const log = createLogger(level);
+  const unsubscribe = logTraceEvents(log);
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(image);
+  } catch (e) {
+    return fail(`cannot read ${image}: ${(e as Error).message}`, EX_USAGE);
+  }
+
+  let opened;
+  try {
+    opened = openHypervisor(backend);
+  } catch (e) {
+    return fail((e as Error).message, EX_SOFTWARE);
+  }
+  const { hypervisor, reason } = opened;
+  log.info({ backend: hypervisor.kind, reason }, `backend: ${hypervisor.kind}`);
+  if (backend === 'auto') process.stderr.write(`vmm: ${reason}\n`);
+  trace('vmm:machine:backend', { backend: hypervisor.kind, reason });
+  let machine: X86Machine | undefined;
+  try {
+    machine = new X86Machine({
+      hypervisor, image: bytes, memMiB, cmdline: values.cmdline,
+      serialOut: (b) => { writeSync(1, b); },
+    });
+    const result = machine.run();
+    log.info({ reason: result.reason.kind, status: result.status, exits: result.exits, instructions: result.instructions }, 'guest stopped');
+    if (result.reason.kind !== 'debug-exit') log.warn({ reason: result.reason }, `guest stopped without debug-exit: ${result.reason.kind}`);
+    return result.status;
+  } catch (e) {
+    const code = e instanceof VmmError || (e as { code?: string }).code ? ` [${(e as { code?: string }).code}]` : '';
+    return fail(`${(e as Error).message}${code}`, EX_SOFTWARE);
+  } finally {
+    machine?.close();
+    hypervisor.close();
+    unsubscribe();
+  }
+}

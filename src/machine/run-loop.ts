@@ -1,0 +1,98 @@
+/**
+ * The vCPU run loop: KVM_RUN, decode, dispatch to the buses, repeat.
+ * A plain function over decoded exits (unit-testable with a fake vCPU).
+ *
+ * Threading: a vCPU's ioctls stay on the thread that runs this loop; the
+ * device models are owned by the same JS thread. With one vCPU that is the
+ * main thread; the exit path is then a synchronous native call plus a table
+ * lookup, which is what keeps it within a few percent of raw C.
+ */
+import type { Vcpu, VcpuExit } from '../backend/types.js';
+import { channel } from '../trace/events.js';
+import { readLe, writeLe, type MmioBus, type PioBus } from './bus.js';
+
+export type StopReason =
+  | { kind: 'debug-exit'; status: number }
+  | { kind: 'shutdown' }
+  | { kind: 'halted' }
+  | { kind: 'stopped' }
+  | { kind: 'vcpu-error'; exit: VcpuExit };
+
+export interface RunContext {
+  vcpu: Vcpu;
+  pio: PioBus;
+  mmio: MmioBus;
+  /** Set by devices (debug-exit) or by the owner to end the loop after the current exit. */
+  stop: StopReason | null;
+  /** Called on `hlt`; return true if the vCPU should run again (something will wake it). */
+  onHalt?: () => boolean;
+  /** Exits handled so far. */
+  exits: number;
+}
+
+const exitChannel = channel('vmm:vcpu:exit');
+
+function handleExit(ctx: RunContext, e: VcpuExit): StopReason | null {
+  switch (e.kind) {
+    case 'io-out': {
+      const { port, size, data } = e;
+      if (e.count === 1) ctx.pio.write(port, size, readLe(data, 0, size));
+      else for (let i = 0; i < e.count; i++) ctx.pio.write(port, size, readLe(data, i * size, size));
+      return null;
+    }
+    case 'io-in': {
+      const { port, size, data } = e;
+      for (let i = 0; i < e.count; i++) writeLe(data, i * size, size, ctx.pio.read(port, size));
+      return null;
+    }
+    case 'mmio-write':
+      for (let off = 0; off < e.size; off += 4) {
+        const n = Math.min(4, e.size - off);
+        ctx.mmio.write(e.address + off, n, readLe(e.data, off, n));
+      }
+      return null;
+    case 'mmio-read':
+      for (let off = 0; off < e.size; off += 4) {
+        const n = Math.min(4, e.size - off);
+        writeLe(e.data, off, n, ctx.mmio.read(e.address + off, n));
+      }
+      return null;
+    case 'hlt':
+      return ctx.onHalt?.() ? null : { kind: 'halted' };
+    case 'shutdown':
+      return { kind: 'shutdown' };
+    case 'intr':
+    case 'irq-window-open':
+    case 'ioapic-eoi':
+      return null;
+    case 'fail-entry':
+    case 'internal-error':
+    case 'system-event':
+    case 'debug':
+    case 'unknown':
+      return { kind: 'vcpu-error', exit: e };
+    default: {
+      const never: never = e;
+      return { kind: 'vcpu-error', exit: never };
+    }
+  }
+}
+
+/** Runs the vCPU until a device or an exit stops it. */
+export function runVcpu(ctx: RunContext): StopReason {
+  const vcpu = ctx.vcpu;
+  while (ctx.stop === null) {
+    const e = vcpu.run();
+    ctx.exits++;
+    if (exitChannel.hasSubscribers) {
+      exitChannel.publish({
+        vcpu: vcpu.id, kind: e.kind,
+        ...(e.kind === 'io-in' || e.kind === 'io-out' ? { port: e.port } : {}),
+        ...(e.kind === 'mmio-read' || e.kind === 'mmio-write' ? { address: e.address } : {}),
+      });
+    }
+    const r = handleExit(ctx, e);
+    if (r !== null && ctx.stop === null) ctx.stop = r;
+  }
+  return ctx.stop;
+}

@@ -1,0 +1,159 @@
+/**
+ * The x86 machine: RAM at 0, a multiboot-loaded 32-bit ELF, a 16550 UART
+ * at 0x3f8, QEMU's isa-debug-exit at 0xf4 and the port-0x80 sink, on one
+ * vCPU. Backend-agnostic: the same code builds it on KVM and on the sim.
+ */
+import type { Hypervisor, Vcpu, Vm, X86Segment, X86Sregs } from '../backend/types.js';
+import { InvalidArgumentError } from '../errors.js';
+import { loadMultiboot } from '../loader/multiboot.js';
+import { Uart16550 } from '../devices/uart16550.js';
+import { DebugExit } from '../devices/debug-exit.js';
+import { trace } from '../trace/events.js';
+import { MmioBus, PioBus } from './bus.js';
+import { runVcpu, type RunContext, type StopReason } from './run-loop.js';
+
+export const UART_BASE = 0x3f8;
+export const DEBUG_EXIT_BASE = 0xf4;
+export const PORT80 = 0x80;
+/** Where KVM on Intel wants its three TSS pages (QEMU's choice too). */
+const TSS_ADDRESS = 0xfffb_d000;
+/** RAM must stay below the PCI hole / IOAPIC / LAPIC window. */
+export const MAX_MEM_MIB = 3072;
+
+export interface X86MachineOptions {
+  hypervisor: Hypervisor;
+  image: Uint8Array;
+  memMiB?: number;
+  cmdline?: string;
+  /** Serial output sink (guest bytes in order). */
+  serialOut: (bytes: Uint8Array) => void;
+}
+
+export interface RunResult {
+  /** Process exit status: QEMU's rule for debug-exit, otherwise see `exitStatusFor`. */
+  status: number;
+  reason: StopReason;
+  exits: number;
+  instructions: number | undefined;
+}
+
+/** Exit status for each stop reason: debug-exit statuses are odd; the VMM's own are even. */
+export function exitStatusFor(r: StopReason): number {
+  switch (r.kind) {
+    case 'debug-exit': return r.status;
+    case 'stopped': return 0;
+    case 'shutdown': return 2;
+    case 'halted': return 4;
+    case 'vcpu-error': return 6;
+  }
+}
+
+function flatSegment(selector: number, type: number): X86Segment {
+  return { base: 0n, limit: 0xffff_ffff, selector, type, present: 1, dpl: 0, db: 1, s: 1, l: 0, g: 1, avl: 0, unusable: 0 };
+}
+
+/** The machine state the multiboot spec requires at the kernel's entry. */
+export function multibootSregs(current: X86Sregs): X86Sregs {
+  const code = flatSegment(0x10, 0xb);
+  const data = flatSegment(0x18, 0x3);
+  return {
+    ...current,
+    cs: code, ds: data, es: data, fs: data, gs: data, ss: data,
+    // PE on, paging off; ET set as on every CPU since the 486.
+    cr0: (current.cr0 | 0x11n) & ~0x8000_0000n,
+    cr4: 0n,
+    efer: 0n,
+  };
+}
+
+export class X86Machine {
+  readonly vm: Vm;
+  readonly vcpu: Vcpu;
+  readonly pio = new PioBus();
+  readonly mmio = new MmioBus();
+  readonly uart: Uart16550;
+  private readonly ctx: RunContext;
+  port80Writes = 0;
+  private closed = false;
+
+  constructor(private readonly opts: X86MachineOptions) {
+    const memMiB = opts.memMiB ?? 64;
+    if (!Number.isInteger(memMiB) || memMiB < 2 || memMiB > MAX_MEM_MIB) {
+      throw new InvalidArgumentError(`memory must be 2..${MAX_MEM_MIB} MiB, got ${memMiB}`);
+    }
+    const hv = opts.hypervisor;
+    this.vm = hv.createVm();
+    try {
+      if (hv.kind === 'kvm') this.vm.setTssAddr(TSS_ADDRESS);
+      const size = memMiB * 1024 * 1024;
+      const ram = this.vm.allocateMemory(size);
+      this.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: size, memory: ram });
+      const boot = loadMultiboot(opts.image, ram.bytes, { cmdline: opts.cmdline ?? '' });
+
+      this.vcpu = this.vm.createVcpu(0);
+      this.vcpu.setCpuid(hv.supportedCpuid());
+      this.vcpu.setSregs(multibootSregs(this.vcpu.getSregs()));
+      const regs = this.vcpu.getRegs();
+      for (const k of Object.keys(regs) as (keyof typeof regs)[]) regs[k] = 0n;
+      regs.rip = BigInt(boot.entry);
+      regs.rax = BigInt(boot.eax);
+      regs.rbx = BigInt(boot.ebx);
+      regs.rflags = 2n;
+      this.vcpu.setRegs(regs);
+
+      const pending: number[] = [];
+      this.uart = new Uart16550({
+        irq: { set: () => { /* wired to the IOAPIC by the split-irqchip machine */ } },
+        tx: (b) => {
+          pending.push(b);
+          if (b === 0x0a || pending.length >= 4096) this.flushSerial(pending);
+        },
+        onGuestError: (what) => trace('vmm:device:guest-error', { device: 'uart', what }),
+      });
+      this.serialPending = pending;
+      this.pio.register(UART_BASE, 8, {
+        read: (off) => this.uart.read(off),
+        write: (off, _size, v) => this.uart.write(off, v & 0xff),
+      }, 'uart16550');
+      const debugExit = new DebugExit({
+        onExit: (status) => {
+          trace('vmm:machine:debug-exit', { value: status >>> 1, status });
+          if (this.ctx.stop === null) this.ctx.stop = { kind: 'debug-exit', status };
+        },
+      });
+      this.pio.register(DEBUG_EXIT_BASE, 4, debugExit, 'isa-debug-exit');
+      this.pio.register(PORT80, 1, {
+        read: () => 0xff,
+        write: () => { this.port80Writes++; },
+      }, 'port80');
+      this.ctx = { vcpu: this.vcpu, pio: this.pio, mmio: this.mmio, stop: null, exits: 0 };
+    } catch (e) {
+      this.vm.close();
+      throw e;
+    }
+  }
+
+  private serialPending: number[] = [];
+
+  private flushSerial(pending: number[]): void {
+    if (pending.length === 0) return;
+    this.opts.serialOut(Uint8Array.from(pending));
+    pending.length = 0;
+  }
+
+  /** Runs the guest until it stops; flushes serial output. */
+  run(): RunResult {
+    const reason = runVcpu(this.ctx);
+    this.flushSerial(this.serialPending);
+    const status = exitStatusFor(reason);
+    trace('vmm:machine:stop', { reason: reason.kind, status });
+    return { status, reason, exits: this.ctx.exits, instructions: this.vcpu.instructionsRetired };
+  }
+
+  /** Closes the vCPU, the VM and its memory (every fd, explicitly). Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.vm.close();
+  }
+}

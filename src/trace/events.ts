@@ -1,0 +1,55 @@
+/**
+ * Every trace point of the VMM, in one place, on node:diagnostics_channel.
+ * Names are `vmm:<area>:<event>`; payloads are typed here. Publishing is
+ * guarded by `hasSubscribers`, so an unobserved trace point costs a branch.
+ */
+import diagnostics_channel from 'node:diagnostics_channel';
+
+export interface TraceEvents {
+  /** A vCPU exit reached userspace (kind as in VcpuExit). */
+  'vmm:vcpu:exit': { vcpu: number; kind: string; port?: number; address?: number };
+  /** A guest access hit no device: read answered with all ones, write dropped. */
+  'vmm:bus:unhandled': { space: 'pio' | 'mmio'; address: number; size: number; write: boolean; value?: number };
+  /** A device saw a register access real hardware would ignore. */
+  'vmm:device:guest-error': { device: string; what: string };
+  /** The guest wrote isa-debug-exit. */
+  'vmm:machine:debug-exit': { value: number; status: number };
+  /** The machine stopped. */
+  'vmm:machine:stop': { reason: string; status: number };
+  /** Which backend runs the machine, and why. */
+  'vmm:machine:backend': { backend: string; reason: string };
+}
+
+export type TraceName = keyof TraceEvents;
+
+const channels = new Map<TraceName, diagnostics_channel.Channel>();
+
+export function channel(name: TraceName): diagnostics_channel.Channel {
+  let c = channels.get(name);
+  if (!c) {
+    c = diagnostics_channel.channel(name);
+    channels.set(name, c);
+  }
+  return c;
+}
+
+export const TRACE_NAMES: readonly TraceName[] = [
+  'vmm:vcpu:exit', 'vmm:bus:unhandled', 'vmm:device:guest-error', 'vmm:machine:debug-exit',
+  'vmm:machine:stop', 'vmm:machine:backend',
+];
+
+/** Publishes `payload` on `name` if anyone listens. */
+export function trace<N extends TraceName>(name: N, payload: TraceEvents[N]): void {
+  const c = channel(name);
+  if (c.hasSubscribers) c.publish(payload);
+}
+
+/** Subscribes to the named trace points (all by default); returns the unsubscribe function. */
+export function subscribe(fn: (name: TraceName, payload: unknown) => void, names: readonly TraceName[] = TRACE_NAMES): () => void {
+  const subs = names.map((n) => {
+    const f = (msg: unknown): void => fn(n, msg);
+    channel(n).subscribe(f);
+    return () => channel(n).unsubscribe(f);
+  });
+  return () => { for (const u of subs) u(); };
+}

@@ -1,0 +1,51 @@
+/**
+ * The `vmm` command as a user runs it: serial on stdout, exit status from
+ * debug-exit, clear usage errors.
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BACKENDS } from '../helpers/backends.js';
+import { GUEST_DIR, listGuests } from '../helpers/guests.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const VMM = join(ROOT, 'bin', 'vmm.js');
+const hello = listGuests().find((g) => g.name === 'hello')!;
+
+function vmm(args: string[]) {
+  return spawnSync(process.execPath, [VMM, ...args], { encoding: 'latin1', timeout: 60_000 });
+}
+
+describe('vmm CLI', () => {
+  it('--help describes every option and exits 0', () => {
+    const r = vmm(['--help']);
+    expect(r.status).toBe(0);
+    for (const opt of ['--backend', '--mem', '--cmdline', '--log-level', 'run <image>']) expect(r.stdout).toContain(opt);
+  });
+
+  it('a bad option exits 64 with a message on stderr', () => {
+    const r = vmm(['run', join(GUEST_DIR, 'hello.elf'), '--backend', 'xen']);
+    expect(r.status).toBe(64);
+    expect(r.stderr).toContain('--backend');
+  });
+
+  it('a file that is not an ELF exits 70 and names the loader error', () => {
+    const r = vmm(['run', VMM, '--backend', 'sim']);
+    expect(r.status).toBe(70);
+    expect(r.stderr).toContain('ERR_LOADER_');
+  });
+
+  it('--backend auto says which backend it picked', () => {
+    const r = vmm(['run', hello.elf, '--cmdline', hello.cmdline]);
+    expect(r.stderr).toMatch(/auto: .*(KVM|sim)/);
+    expect(r.status).toBe(hello.exitStatus);
+  });
+
+  for (const b of BACKENDS) {
+    it.skipIf(b.skip)(`hello on ${b.title}: greeting on stdout, status from debug-exit`, () => {
+      const r = vmm(['run', hello.elf, '--backend', b.kind, '--cmdline', hello.cmdline, '--mem', String(hello.memMiB)]);
+      expect(r.stdout).toBe(hello.serial);
+      expect(r.status).toBe(hello.exitStatus);
+    });
+  }
+});

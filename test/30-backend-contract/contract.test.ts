@@ -1,0 +1,259 @@
+/**
+ * One contract suite, two backends: the sim must answer every call the way
+ * KVM does (same exits for the same guest bytes, same errno names for the
+ * same mistakes).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BACKENDS } from '../helpers/backends.js';
+import type { Hypervisor, Vcpu, Vm, GuestMemory } from '../../src/backend/types.js';
+import { multibootSregs } from '../../src/machine/x86-pc.js';
+
+const RAM = 1 << 20;
+const CODE = 0x1000;
+
+function codeOf(err: unknown): string | undefined {
+  return (err as { code?: string }).code;
+}
+
+function expectCode(fn: () => unknown, code: string): void {
+  let thrown: unknown;
+  try {
+    fn();
+  } catch (e) {
+    thrown = e;
+  }
+  expect(thrown, `expected ${code}`).toBeDefined();
+  expect(codeOf(thrown)).toBe(code);
+}
+
+describe.each(BACKENDS)('backend contract: $title', (backend) => {
+  let hv: Hypervisor;
+  let vm: Vm;
+  let ram: GuestMemory;
+
+  beforeEach(({ skip }) => {
+    if (backend.skip) skip();
+    hv = backend.open();
+    vm = hv.createVm();
+    ram = vm.allocateMemory(RAM);
+  });
+
+  afterEach(() => {
+    vm?.close();
+    hv?.close();
+  });
+
+  /** Maps RAM at 0, writes `code` at 0x1000, creates vCPU 0 in flat 32-bit protected mode at it. */
+  function boot(code: number[], opts: { splitIrqchip?: boolean } = {}): Vcpu {
+    if (opts.splitIrqchip) vm.enableCap('KVM_CAP_SPLIT_IRQCHIP', [24]);
+    if (hv.kind === 'kvm') vm.setTssAddr(0xfffb_d000);
+    vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: RAM, memory: ram });
+    ram.bytes.set(code, CODE);
+    const vcpu = vm.createVcpu(0);
+    vcpu.setCpuid(hv.supportedCpuid());
+    vcpu.setSregs(multibootSregs(vcpu.getSregs()));
+    const regs = vcpu.getRegs();
+    regs.rip = BigInt(CODE);
+    regs.rsp = 0x8000n;
+    regs.rflags = 2n;
+    vcpu.setRegs(regs);
+    return vcpu;
+  }
+
+  it('reports the capabilities the VMM relies on', () => {
+    expect(hv.checkExtension('KVM_CAP_IRQ_ROUTING')).toBeGreaterThan(0);
+    expect(hv.checkExtension('KVM_CAP_SPLIT_IRQCHIP')).toBe(1);
+    expect(hv.checkExtension('KVM_CAP_IRQFD')).toBe(1);
+    expect(hv.checkExtension('KVM_CAP_IOEVENTFD')).toBe(1);
+    expect(hv.checkExtension('KVM_CAP_SIGNAL_MSI')).toBe(1);
+    expect(hv.checkExtension('KVM_CAP_IMMEDIATE_EXIT')).toBe(1);
+    expect(vm.checkExtension('KVM_CAP_NR_MEMSLOTS')).toBeGreaterThan(0);
+  });
+
+  it('supported CPUID has leaf 0 and leaf 1', () => {
+    const cpuid = hv.supportedCpuid();
+    expect(cpuid.some((e) => e.function === 0)).toBe(true);
+    expect(cpuid.some((e) => e.function === 1)).toBe(true);
+  });
+
+  it('out to a port exits with io-out, the data and the size; hlt exits with hlt', () => {
+    const vcpu = boot([
+      0xb0, 0x42, // mov al, 0x42
+      0xe6, 0x11, // out 0x11, al
+      0x66, 0xb8, 0x34, 0x12, // mov ax, 0x1234
+      0x66, 0xe7, 0x12, // out 0x12, ax
+      0xf4, // hlt
+    ]);
+    const e1 = vcpu.run();
+    expect(e1).toMatchObject({ kind: 'io-out', port: 0x11, size: 1, count: 1 });
+    expect([...(e1 as { data: Uint8Array }).data]).toEqual([0x42]);
+    const e2 = vcpu.run();
+    expect(e2).toMatchObject({ kind: 'io-out', port: 0x12, size: 2, count: 1 });
+    expect([...(e2 as { data: Uint8Array }).data]).toEqual([0x34, 0x12]);
+    expect(vcpu.run().kind).toBe('hlt');
+    expect(Number(vcpu.getRegs().rip)).toBe(CODE + 12);
+  });
+
+  it('in completes with the data the VMM writes into the exit', () => {
+    const vcpu = boot([
+      0xe4, 0x20, // in al, 0x20
+      0xe6, 0x21, // out 0x21, al
+      0xf4, // hlt
+    ]);
+    const e1 = vcpu.run();
+    expect(e1).toMatchObject({ kind: 'io-in', port: 0x20, size: 1, count: 1 });
+    (e1 as { data: Uint8Array }).data[0] = 0x5a;
+    const e2 = vcpu.run();
+    expect(e2).toMatchObject({ kind: 'io-out', port: 0x21 });
+    expect((e2 as { data: Uint8Array }).data[0]).toBe(0x5a);
+  });
+
+  it('MMIO outside every slot exits; a read completes with the VMM data', () => {
+    const vcpu = boot([
+      0xa1, 0x00, 0x00, 0x00, 0xd0, // mov eax, [0xd0000000]
+      0xa3, 0x04, 0x00, 0x00, 0xd0, // mov [0xd0000004], eax
+      0xf4, // hlt
+    ]);
+    const e1 = vcpu.run();
+    expect(e1).toMatchObject({ kind: 'mmio-read', address: 0xd000_0000, size: 4 });
+    (e1 as { data: Uint8Array }).data.set([0x78, 0x56, 0x34, 0x12]);
+    const e2 = vcpu.run();
+    expect(e2).toMatchObject({ kind: 'mmio-write', address: 0xd000_0004, size: 4 });
+    expect([...(e2 as { data: Uint8Array }).data]).toEqual([0x78, 0x56, 0x34, 0x12]);
+    expect(Number(vcpu.getRegs().rax)).toBe(0x12345678);
+  });
+
+  it('a write to a read-only slot exits as MMIO; reads come from memory', () => {
+    const rom = vm.allocateMemory(0x1000);
+    rom.bytes[0] = 0x99;
+    vm.setUserMemoryRegion({ slot: 1, flags: 2 /* KVM_MEM_READONLY */, guestPhysAddr: 0x20_0000, memorySize: 0x1000, memory: rom });
+    const vcpu = boot([
+      0xa0, 0x00, 0x00, 0x20, 0x00, // mov al, [0x200000]
+      0xa2, 0x01, 0x00, 0x20, 0x00, // mov [0x200001], al
+      0xf4, // hlt
+    ]);
+    const e = vcpu.run();
+    expect(e).toMatchObject({ kind: 'mmio-write', address: 0x20_0001, size: 1 });
+    expect((e as { data: Uint8Array }).data[0]).toBe(0x99);
+    expect(rom.bytes[1]).toBe(0);
+    expect(vcpu.run().kind).toBe('hlt');
+  });
+
+  it('an ioeventfd claims a matching write in the kernel: no exit, the eventfd counts', () => {
+    const vcpu = boot([
+      0xb0, 0x01, // mov al, 1
+      0xe6, 0x10, // out 0x10, al   (claimed by the ioeventfd)
+      0xb0, 0x02, // mov al, 2
+      0xe6, 0x10, // out 0x10, al   (datamatch fails: exits)
+      0xf4, // hlt
+    ]);
+    const efd = vm.createEventFd();
+    vm.ioeventfd({ eventfd: efd, space: 'pio', address: 0x10, length: 1, datamatch: 1n });
+    const e = vcpu.run();
+    expect(e).toMatchObject({ kind: 'io-out', port: 0x10 });
+    expect((e as { data: Uint8Array }).data[0]).toBe(2);
+    expect(efd.read()).toBe(1n);
+    expect(efd.read()).toBeNull();
+    expectCode(() => vm.ioeventfd({ eventfd: efd, space: 'pio', address: 0x10, length: 1, datamatch: 1n }), 'EEXIST');
+    vm.ioeventfdDeassign({ eventfd: efd, space: 'pio', address: 0x10, length: 1, datamatch: 1n });
+    expectCode(() => vm.ioeventfdDeassign({ eventfd: efd, space: 'pio', address: 0x10, length: 1, datamatch: 1n }), 'ENOENT');
+    expectCode(() => vm.ioeventfd({ eventfd: efd, space: 'pio', address: 0x10, length: 3 as 1 }), 'EINVAL');
+    efd.close();
+  });
+
+  it('a kick makes the next run return intr without entering the guest', () => {
+    const vcpu = boot([0xeb, 0xfe]); // jmp $
+    vcpu.kick();
+    expect(vcpu.run().kind).toBe('intr');
+  });
+
+  it('eventfd: write adds, read returns and clears, an empty read is null', () => {
+    const e = vm.createEventFd(2);
+    e.write(3);
+    expect(e.read()).toBe(5n);
+    expect(e.read()).toBeNull();
+    e.close();
+    expect(e.closed).toBe(true);
+  });
+
+  describe('memory slots are validated like the kernel does', () => {
+    it('overlap → EEXIST', () => {
+      vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: RAM, memory: ram });
+      const other = vm.allocateMemory(0x2000);
+      expectCode(() => vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: RAM - 0x1000, memorySize: 0x2000, memory: other }), 'EEXIST');
+    });
+    it('unaligned guest address or size → EINVAL', () => {
+      expectCode(() => vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0x800, memorySize: 0x1000, memory: ram }), 'EINVAL');
+      expectCode(() => vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x1800, memory: ram }), 'EINVAL');
+    });
+    it('deleting a slot that does not exist → EINVAL; delete then re-add works', () => {
+      expectCode(() => vm.setUserMemoryRegion({ slot: 5, guestPhysAddr: 0, memorySize: 0, memory: null }), 'EINVAL');
+      vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: RAM, memory: ram });
+      vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0, memory: null });
+      vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0x10_0000, memorySize: RAM, memory: ram });
+    });
+    it('changing the size of an existing slot → EINVAL', () => {
+      vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: RAM, memory: ram });
+      expectCode(() => vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: RAM / 2, memory: ram }), 'EINVAL');
+    });
+    it('a region larger than its allocation is refused before the kernel sees it', () => {
+      expectCode(() => vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: RAM * 2, memory: ram }), 'ERR_INVALID_ARG');
+    });
+  });
+
+  it('a second vCPU with the same id → EEXIST', () => {
+    vm.createVcpu(0);
+    expectCode(() => vm.createVcpu(0), 'EEXIST');
+  });
+
+  describe('irqchip-dependent calls', () => {
+    it('without an irqchip: routing, irqfd and MSI are refused with EINVAL', () => {
+      const efd = vm.createEventFd();
+      expectCode(() => vm.setGsiRouting([]), 'EINVAL');
+      expectCode(() => vm.irqfd({ eventfd: efd, gsi: 5 }), 'EINVAL');
+      expectCode(() => vm.signalMsi({ addressLo: 0xfee0_0000, addressHi: 0, data: 0x30 }), 'EINVAL');
+      expectCode(() => vm.irqLine(4, true), 'ENXIO');
+      efd.close();
+    });
+
+    it('split irqchip: only before vCPUs, only once', () => {
+      vm.enableCap('KVM_CAP_SPLIT_IRQCHIP', [24]);
+      expectCode(() => vm.enableCap('KVM_CAP_SPLIT_IRQCHIP', [24]), 'EEXIST');
+      const vm2 = hv.createVm();
+      try {
+        vm2.createVcpu(0);
+        expectCode(() => vm2.enableCap('KVM_CAP_SPLIT_IRQCHIP', [24]), 'EINVAL');
+      } finally {
+        vm2.close();
+      }
+    });
+
+    it('split irqchip: MSI routes are accepted, irqchip routes and duplicates refused', () => {
+      vm.enableCap('KVM_CAP_SPLIT_IRQCHIP', [24]);
+      vm.setGsiRouting([{ gsi: 24, type: 'msi', addressLo: 0xfee0_0000, addressHi: 0, data: 0x31 }]);
+      vm.setGsiRouting([]);
+      expectCode(() => vm.setGsiRouting([{ gsi: 2, type: 'irqchip', irqchip: 0, pin: 2 }]), 'EINVAL');
+      expectCode(() => vm.setGsiRouting([
+        { gsi: 24, type: 'msi', addressLo: 0xfee0_0000, addressHi: 0, data: 0x31 },
+        { gsi: 24, type: 'msi', addressLo: 0xfee0_0000, addressHi: 0, data: 0x32 },
+      ]), 'EINVAL');
+      const tooMany = Array.from({ length: 4097 }, (_, i) => ({ gsi: i % 4096, type: 'msi' as const, addressLo: 0xfee0_0000, addressHi: 0, data: 0x30 }));
+      expectCode(() => vm.setGsiRouting(tooMany), 'EINVAL');
+    });
+
+    it('split irqchip: irqfd assign, EBUSY on a second assign, resample refused, deassign', () => {
+      vm.enableCap('KVM_CAP_SPLIT_IRQCHIP', [24]);
+      const efd = vm.createEventFd();
+      const rfd = vm.createEventFd();
+      vm.setGsiRouting([{ gsi: 24, type: 'msi', addressLo: 0xfee0_0000, addressHi: 0, data: 0x31 }]);
+      vm.irqfd({ eventfd: efd, gsi: 24 });
+      expectCode(() => vm.irqfd({ eventfd: efd, gsi: 24 }), 'EBUSY');
+      expectCode(() => vm.irqfd({ eventfd: rfd, gsi: 25, resample: efd }), 'EINVAL');
+      vm.irqfdDeassign({ eventfd: efd, gsi: 24 });
+      vm.irqfd({ eventfd: efd, gsi: 24 });
+      vm.irqfdDeassign({ eventfd: efd, gsi: 24 });
+      efd.close();
+      rfd.close();
+    });
+  });
+});

@@ -1,0 +1,32 @@
+/**
+ * Every committed guest boots on both backends and gives exactly the
+ * serial output and exit status its expectation file records (which came
+ * from QEMU). Since both backends must match the same bytes, this is also
+ * the differential test between KVM and the sim.
+ */
+import { describe, expect, it } from 'vitest';
+import { BACKENDS } from '../helpers/backends.js';
+import { listGuests, runGuest } from '../helpers/guests.js';
+
+const guests = listGuests();
+
+describe('guest expectations exist', () => {
+  it('hello, bench-pio and compute are committed', () => {
+    const names = guests.map((g) => g.name);
+    for (const n of ['hello', 'bench-pio', 'compute']) expect(names).toContain(n);
+  });
+});
+
+describe.each(BACKENDS)('guests on $title', (backend) => {
+  it.skipIf(backend.skip).each(guests)('$name: serial output and exit status match the expectation', (g) => {
+    const hv = backend.open();
+    try {
+      const r = runGuest(hv, g);
+      expect(r.serial).toBe(g.serial);
+      expect(r.status).toBe(g.exitStatus);
+      expect(r.reason.kind).toBe('debug-exit');
+    } finally {
+      hv.close();
+    }
+  });
+});

@@ -1,0 +1,56 @@
+/** The committed x86 guests and their expectations (guests/x86/<name>.expect.json). */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Hypervisor } from '../../src/backend/types.js';
+import { X86Machine, type RunResult } from '../../src/machine/x86-pc.js';
+
+export const GUEST_DIR = join(import.meta.dirname, '..', '..', 'guests', 'x86');
+
+export interface GuestExpectation {
+  name: string;
+  elf: string;
+  cmdline: string;
+  memMiB: number;
+  serial: string;
+  exitStatus: number;
+  description?: string;
+}
+
+export function listGuests(): GuestExpectation[] {
+  return readdirSync(GUEST_DIR)
+    .filter((f) => f.endsWith('.expect.json'))
+    .sort()
+    .map((f) => {
+      const name = f.slice(0, -'.expect.json'.length);
+      const e = JSON.parse(readFileSync(join(GUEST_DIR, f), 'utf8')) as Partial<GuestExpectation>;
+      return {
+        name,
+        elf: join(GUEST_DIR, `${name}.elf`),
+        cmdline: e.cmdline ?? '',
+        memMiB: e.memMiB ?? 64,
+        serial: e.serial ?? '',
+        exitStatus: e.exitStatus ?? 1,
+        ...(e.description ? { description: e.description } : {}),
+      };
+    });
+}
+
+export interface GuestRun extends RunResult { serial: string }
+
+/** Boots a guest in-process on `hv` and collects its serial output. */
+export function runGuest(hv: Hypervisor, g: { elf: string; cmdline: string; memMiB: number }): GuestRun {
+  const chunks: Buffer[] = [];
+  const m = new X86Machine({
+    hypervisor: hv,
+    image: readFileSync(g.elf),
+    memMiB: g.memMiB,
+    cmdline: g.cmdline,
+    serialOut: (b) => chunks.push(Buffer.from(b)),
+  });
+  try {
+    const r = m.run();
+    return { ...r, serial: Buffer.concat(chunks).toString('latin1') };
+  } finally {
+    m.close();
+  }
+}
