@@ -5,12 +5,17 @@
  * with `offsetof`, so it can be unit-tested on synthetic buffers.
  */
 import type { KvmConstants, KvmLayout } from '../../native/binding.js';
-import type { VcpuExit } from '../types.js';
+import type { VcpuExit, X86Regs } from '../types.js';
+
+const REG_NAMES = ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rsp', 'rbp', 'r8', 'r9', 'r10', 'r11',
+  'r12', 'r13', 'r14', 'r15', 'rip', 'rflags'] as const;
 
 export class KvmRunView {
   readonly bytes: Uint8Array;
   readonly view: DataView;
   private readonly o: KvmLayout['kvm_run'];
+  private readonly regsAt: number;
+  private readonly regOffsets: KvmLayout['kvm_regs'];
   private readonly c: KvmConstants;
   /** Last io data view, reused while KVM keeps the same data_offset and length. */
   private ioCacheOffset = -1;
@@ -22,6 +27,8 @@ export class KvmRunView {
     this.bytes = new Uint8Array(buffer);
     this.view = new DataView(buffer);
     this.o = layout.kvm_run;
+    this.regsAt = layout.kvm_run.sync_regs + layout.kvm_sync_regs.regs;
+    this.regOffsets = layout.kvm_regs;
     this.c = constants;
     this.ioCache = this.bytes.subarray(0, 0);
     this.mmioData = this.bytes.subarray(this.o.mmio_data, this.o.mmio_data + 8);
@@ -34,6 +41,25 @@ export class KvmRunView {
   set requestInterruptWindow(v: number) { this.bytes[this.o.request_interrupt_window] = v; }
   get readyForInterruptInjection(): boolean { return this.bytes[this.o.ready_for_interrupt_injection] !== 0; }
   get ifFlag(): boolean { return this.bytes[this.o.if_flag] !== 0; }
+  /** `kvm_valid_regs`: which KVM_SYNC_X86_* sets KVM copies into kvm_run on every exit. */
+  get validRegs(): bigint { return this.view.getBigUint64(this.o.kvm_valid_regs, true); }
+  set validRegs(v: bigint) { this.view.setBigUint64(this.o.kvm_valid_regs, v, true); }
+  /** `kvm_dirty_regs`: which sets KVM must load from kvm_run before the next entry. */
+  get dirtyRegs(): bigint { return this.view.getBigUint64(this.o.kvm_dirty_regs, true); }
+  set dirtyRegs(v: bigint) { this.view.setBigUint64(this.o.kvm_dirty_regs, v, true); }
+
+  /** `s.regs.regs`: the general registers as of the last exit (valid with KVM_SYNC_X86_REGS). */
+  readSyncRegs(): X86Regs {
+    const out = {} as X86Regs;
+    for (const n of REG_NAMES) out[n] = this.view.getBigUint64(this.regsAt + this.regOffsets[n], true);
+    return out;
+  }
+
+  /** Writes `s.regs.regs` and marks KVM_SYNC_X86_REGS dirty so KVM loads them on entry. */
+  writeSyncRegs(regs: X86Regs): void {
+    for (const n of REG_NAMES) this.view.setBigUint64(this.regsAt + this.regOffsets[n], BigInt.asUintN(64, regs[n]), true);
+    this.dirtyRegs = this.dirtyRegs | BigInt(this.c.KVM_SYNC_X86_REGS);
+  }
 
   private ioData(offset: number, length: number): Uint8Array {
     if (offset !== this.ioCacheOffset || length !== this.ioCacheLength) {
