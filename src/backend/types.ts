@@ -150,6 +150,13 @@ export interface Vm {
   signalMsi(msi: Msi): number;
   /** KVM_IRQ_LINE_STATUS */
   irqLine(irq: number, level: boolean): number;
+  /**
+   * Calls `onReadable` on this JS thread after each write to `eventfd`
+   * (the VMM then reads it). `kick` lists vCPUs to bring out of KVM_RUN at
+   * once, from the watcher thread, so an event signalled by another thread or
+   * process reaches a busy or halted vCPU. Returns the unwatch function.
+   */
+  watchEventFd(eventfd: EventFd, onReadable: () => void, kick?: readonly Vcpu[]): () => void;
   close(): void;
 }
 

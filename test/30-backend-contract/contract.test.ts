@@ -167,6 +167,33 @@ describe.each(BACKENDS)('backend contract: $title', (backend) => {
     expect(vcpu.run().kind).toBe('intr');
   });
 
+  it('a watched eventfd calls back on this thread after a write', async () => {
+    const e = vm.createEventFd();
+    let calls = 0;
+    const done = new Promise<void>((resolve) => {
+      const unwatch = vm.watchEventFd(e, () => {
+        calls++;
+        expect(e.read()).toBe(1n);
+        unwatch();
+        resolve();
+      });
+    });
+    e.write(1);
+    await done;
+    expect(calls).toBe(1);
+    e.close();
+  });
+
+  it('a watched eventfd with kick brings a spinning vCPU out of run()', async () => {
+    const vcpu = boot([0xeb, 0xfe]); // jmp $
+    const e = vm.createEventFd();
+    const seen = new Promise<void>((resolve) => vm.watchEventFd(e, resolve, [vcpu]));
+    e.write(1);
+    expect(vcpu.run().kind).toBe('intr');
+    await seen;
+    e.close();
+  });
+
   it('eventfd: write adds, read returns and clears, an empty read is null', () => {
     const e = vm.createEventFd(2);
     e.write(3);

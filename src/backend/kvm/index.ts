@@ -2,7 +2,7 @@
  * The `kvm` backend: the backend contract over the native addon.
  * Thin: argument shaping, fd lifetime and exit decoding; no policy.
  */
-import { loadBinding, type NativeBinding } from '../../native/binding.js';
+import { loadBinding, type NativeBinding, type PollerHandle } from '../../native/binding.js';
 import { ClosedError, InvalidArgumentError } from '../../errors.js';
 import { KvmRunView } from './exits.js';
 import type {
@@ -182,8 +182,35 @@ export class KvmVm implements Vm {
 
   irqLine(irq: number, level: boolean): number { return this.b.irqLine(this.h.fd, irq, level ? 1 : 0); }
 
+  private poller: PollerHandle | null = null;
+  private readonly watches = new Map<number, () => void>();
+  private nextToken = 1;
+
+  watchEventFd(eventfd: EventFd, onReadable: () => void, kick: readonly Vcpu[] = []): () => void {
+    if (!(eventfd instanceof KvmEventFd)) throw new InvalidArgumentError('eventfd must come from this backend');
+    this.poller ??= this.b.pollerCreate((token) => this.watches.get(token)?.());
+    const token = this.nextToken++;
+    const fd = eventfd.fd;
+    const kickFds = kick.map((v) => {
+      if (!(v instanceof KvmVcpu)) throw new InvalidArgumentError('kick vCPUs must come from this backend');
+      return v.fd;
+    });
+    this.watches.set(token, onReadable);
+    this.b.pollerAdd(this.poller, fd, token, kickFds);
+    const poller = this.poller;
+    return () => {
+      if (!this.watches.delete(token)) return;
+      if (this.poller === poller && !eventfd.closed) this.b.pollerRemove(poller, fd);
+    };
+  }
+
   /** Closes every vCPU and memory this VM created, then the VM fd. Idempotent. */
   close(): void {
+    if (this.poller) {
+      this.b.pollerClose(this.poller);
+      this.poller = null;
+      this.watches.clear();
+    }
     for (const v of this.vcpus) v.close();
     this.vcpus.clear();
     this.h.close();

@@ -7,7 +7,7 @@
  */
 import { BackendError, InvalidArgumentError } from '../../errors.js';
 import type {
-  Capability, EventFd, GsiRoute, GuestMemory, IoeventfdArgs, IrqfdArgs, MemoryRegion, Msi, Vm,
+  Capability, EventFd, GsiRoute, GuestMemory, IoeventfdArgs, IrqfdArgs, MemoryRegion, Msi, Vcpu, Vm,
 } from '../types.js';
 import { SimEventFd } from './eventfd.js';
 import { SimVcpu } from './vcpu.js';
@@ -283,6 +283,23 @@ export class SimVm implements Vm {
       if (r.gsi === irq && r.type === 'msi') delivered = Math.max(delivered, 0) + (this.irqchip ? this.irqchip.deliverMsi(r) : 0);
     }
     return delivered;
+  }
+
+  watchEventFd(eventfd: EventFd, onReadable: () => void, kick: readonly Vcpu[] = []): () => void {
+    if (!(eventfd instanceof SimEventFd) || eventfd.closed) throw new BackendError('EBADF', 'epoll_ctl', 'not an open eventfd');
+    let queued = false;
+    // Like the poller thread: kick at once, call back later on the JS thread (coalesced).
+    const cb = (): void => {
+      for (const v of kick) v.kick();
+      if (queued) return;
+      queued = true;
+      queueMicrotask(() => {
+        queued = false;
+        onReadable();
+      });
+    };
+    eventfd.readable.add(cb);
+    return () => { eventfd.readable.delete(cb); };
   }
 
   get closed(): boolean { return this.isClosed; }
