@@ -16,6 +16,8 @@ export interface TraceEvents {
   'vmm:machine:debug-exit': { value: number; status: number };
   /** The machine stopped. */
   'vmm:machine:stop': { reason: string; status: number };
+  /** KVM_SET_GSI_ROUTING was issued by the routing manager. */
+  'vmm:gsi:push': { entries: number; pushes: number };
   /** Which backend runs the machine, and why. */
   'vmm:machine:backend': { backend: string; reason: string };
 }
@@ -35,7 +37,7 @@ export function channel(name: TraceName): diagnostics_channel.Channel {
 
 export const TRACE_NAMES: readonly TraceName[] = [
   'vmm:vcpu:exit', 'vmm:bus:unhandled', 'vmm:device:guest-error', 'vmm:machine:debug-exit',
-  'vmm:machine:stop', 'vmm:machine:backend',
+  'vmm:machine:stop', 'vmm:machine:backend', 'vmm:gsi:push',
 ];
 
 /** Publishes `payload` on `name` if anyone listens. */
