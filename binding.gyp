@@ -1,0 +1,23 @@
+{
+  "targets": [
+    {
+      "target_name": "kvm",
+      "sources": [
+        "native/addon.cc",
+        "native/errors.cc",
+        "native/eventfd.cc",
+        "native/layout.cc",
+        "native/memory.cc",
+        "native/system.cc",
+        "native/vcpu.cc",
+        "native/vm.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "libraries": ["-lpthread"]
+    }
+  ]
+}

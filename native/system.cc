@@ -1,0 +1,96 @@
+// System-fd ioctls: open /dev/kvm, API version, extensions, VM creation, CPUID.
+#include "common.h"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <vector>
+
+namespace kvmaddon {
+namespace {
+
+Napi::Value OpenKvm(const Napi::CallbackInfo& info) {
+  std::string path = "/dev/kvm";
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    if (!info[0].IsString()) ThrowArg(info.Env(), "path must be a string");
+    path = info[0].As<Napi::String>().Utf8Value();
+  }
+  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) ThrowErrno(info.Env(), errno, "open");
+  return Napi::Number::New(info.Env(), fd);
+}
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0, "fd");
+  ForgetVcpu(fd);
+  if (close(fd) < 0) ThrowErrno(info.Env(), errno, "close");
+  return info.Env().Undefined();
+}
+
+Napi::Value GetApiVersion(const Napi::CallbackInfo& info) {
+  int r = ioctl(ArgFd(info, 0, "kvmFd"), KVM_GET_API_VERSION, 0);
+  if (r < 0) ThrowErrno(info.Env(), errno, "KVM_GET_API_VERSION");
+  return Napi::Number::New(info.Env(), r);
+}
+
+Napi::Value CheckExtension(const Napi::CallbackInfo& info) {
+  int r = ioctl(ArgFd(info, 0, "fd"), KVM_CHECK_EXTENSION, static_cast<unsigned long>(ArgU32(info, 1, "cap")));
+  if (r < 0) ThrowErrno(info.Env(), errno, "KVM_CHECK_EXTENSION");
+  return Napi::Number::New(info.Env(), r);
+}
+
+Napi::Value GetVcpuMmapSize(const Napi::CallbackInfo& info) {
+  int r = ioctl(ArgFd(info, 0, "kvmFd"), KVM_GET_VCPU_MMAP_SIZE, 0);
+  if (r < 0) ThrowErrno(info.Env(), errno, "KVM_GET_VCPU_MMAP_SIZE");
+  return Napi::Number::New(info.Env(), r);
+}
+
+Napi::Value CreateVm(const Napi::CallbackInfo& info) {
+  int r = ioctl(ArgFd(info, 0, "kvmFd"), KVM_CREATE_VM, static_cast<unsigned long>(ArgU32(info, 1, "type")));
+  if (r < 0) ThrowErrno(info.Env(), errno, "KVM_CREATE_VM");
+  return Napi::Number::New(info.Env(), r);
+}
+
+Napi::Value GetSupportedCpuid(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "kvmFd");
+  std::vector<uint8_t> buf;
+  for (uint32_t n = 64;; n *= 2) {
+    buf.assign(sizeof(kvm_cpuid2) + n * sizeof(kvm_cpuid_entry2), 0);
+    auto* c = reinterpret_cast<kvm_cpuid2*>(buf.data());
+    c->nent = n;
+    if (ioctl(fd, KVM_GET_SUPPORTED_CPUID, c) == 0) break;
+    if (errno != E2BIG || n >= 4096) ThrowErrno(env, errno, "KVM_GET_SUPPORTED_CPUID");
+  }
+  auto* c = reinterpret_cast<kvm_cpuid2*>(buf.data());
+  Napi::Array out = Napi::Array::New(env, c->nent);
+  for (uint32_t i = 0; i < c->nent; i++) {
+    const kvm_cpuid_entry2& e = c->entries[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("function", Napi::Number::New(env, e.function));
+    o.Set("index", Napi::Number::New(env, e.index));
+    o.Set("flags", Napi::Number::New(env, e.flags));
+    o.Set("eax", Napi::Number::New(env, e.eax));
+    o.Set("ebx", Napi::Number::New(env, e.ebx));
+    o.Set("ecx", Napi::Number::New(env, e.ecx));
+    o.Set("edx", Napi::Number::New(env, e.edx));
+    out.Set(i, o);
+  }
+  return out;
+}
+
+}  // namespace
+
+void InitSystem(Napi::Env env, Napi::Object exports) {
+  exports.Set("openKvm", Napi::Function::New(env, OpenKvm, "openKvm"));
+  exports.Set("close", Napi::Function::New(env, Close, "close"));
+  exports.Set("getApiVersion", Napi::Function::New(env, GetApiVersion, "getApiVersion"));
+  exports.Set("checkExtension", Napi::Function::New(env, CheckExtension, "checkExtension"));
+  exports.Set("getVcpuMmapSize", Napi::Function::New(env, GetVcpuMmapSize, "getVcpuMmapSize"));
+  exports.Set("createVm", Napi::Function::New(env, CreateVm, "createVm"));
+  exports.Set("getSupportedCpuid", Napi::Function::New(env, GetSupportedCpuid, "getSupportedCpuid"));
+}
+
+}  // namespace kvmaddon
