@@ -44,3 +44,20 @@ void InitEventfd(Napi::Env env, Napi::Object exports);
 void InitLayout(Napi::Env env, Napi::Object exports);
 
 }  // namespace kvmaddon
+
+// linux/kvm.h declares its flexible arrays with __DECLARE_FLEX_ARRAY, whose
+// C++ expansion inserts an empty struct: in C++ kvm_cpuid2::entries sits at
+// offset 12 (C: 8) and kvm_irq_routing::entries at 16 (C: 8), and the
+// ioctl numbers, which encode sizeof, change too. So the variable-length
+// ioctls use these C-layout headers, with the entries right after them.
+#include <linux/kvm.h>
+namespace kvmaddon {
+struct CpuidHeader { uint32_t nent; uint32_t padding; };
+struct RoutingHeader { uint32_t nr; uint32_t flags; };
+constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, CpuidHeader);
+constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, CpuidHeader);
+constexpr unsigned long kSetGsiRouting = _IOW(KVMIO, 0x6a, RoutingHeader);
+static_assert(kGetSupportedCpuid == 0xc008ae05UL, "KVM_GET_SUPPORTED_CPUID as the C ABI defines it");
+static_assert(kSetCpuid2 == 0x4008ae90UL, "KVM_SET_CPUID2 as the C ABI defines it");
+static_assert(kSetGsiRouting == 0x4008ae6aUL, "KVM_SET_GSI_ROUTING as the C ABI defines it");
+}  // namespace kvmaddon

@@ -58,16 +58,16 @@ Napi::Value GetSupportedCpuid(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "kvmFd");
   std::vector<uint8_t> buf;
   for (uint32_t n = 64;; n *= 2) {
-    buf.assign(sizeof(kvm_cpuid2) + n * sizeof(kvm_cpuid_entry2), 0);
-    auto* c = reinterpret_cast<kvm_cpuid2*>(buf.data());
-    c->nent = n;
-    if (ioctl(fd, KVM_GET_SUPPORTED_CPUID, c) == 0) break;
+    buf.assign(sizeof(CpuidHeader) + n * sizeof(kvm_cpuid_entry2), 0);
+    reinterpret_cast<CpuidHeader*>(buf.data())->nent = n;
+    if (ioctl(fd, kGetSupportedCpuid, buf.data()) == 0) break;
     if (errno != E2BIG || n >= 4096) ThrowErrno(env, errno, "KVM_GET_SUPPORTED_CPUID");
   }
-  auto* c = reinterpret_cast<kvm_cpuid2*>(buf.data());
-  Napi::Array out = Napi::Array::New(env, c->nent);
-  for (uint32_t i = 0; i < c->nent; i++) {
-    const kvm_cpuid_entry2& e = c->entries[i];
+  uint32_t nent = reinterpret_cast<CpuidHeader*>(buf.data())->nent;
+  auto* entries = reinterpret_cast<kvm_cpuid_entry2*>(buf.data() + sizeof(CpuidHeader));
+  Napi::Array out = Napi::Array::New(env, nent);
+  for (uint32_t i = 0; i < nent; i++) {
+    const kvm_cpuid_entry2& e = entries[i];
     Napi::Object o = Napi::Object::New(env);
     o.Set("function", Napi::Number::New(env, e.function));
     o.Set("index", Napi::Number::New(env, e.index));

@@ -192,14 +192,14 @@ Napi::Value SetCpuid2(const Napi::CallbackInfo& info) {
   Napi::Array entries = ArgArray(info, 1, "entries");
   uint32_t n = entries.Length();
   if (n > 4096) ThrowArg(env, "too many CPUID entries to encode", true);
-  std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + n * sizeof(kvm_cpuid_entry2), 0);
-  auto* c = reinterpret_cast<kvm_cpuid2*>(buf.data());
-  c->nent = n;
+  std::vector<uint8_t> buf(sizeof(CpuidHeader) + n * sizeof(kvm_cpuid_entry2), 0);
+  reinterpret_cast<CpuidHeader*>(buf.data())->nent = n;
+  auto* out = reinterpret_cast<kvm_cpuid_entry2*>(buf.data() + sizeof(CpuidHeader));
   for (uint32_t i = 0; i < n; i++) {
     Napi::Value v = entries.Get(i);
     if (!v.IsObject()) ThrowArg(env, "each CPUID entry must be an object");
     Napi::Object o = v.As<Napi::Object>();
-    kvm_cpuid_entry2& e = c->entries[i];
+    kvm_cpuid_entry2& e = out[i];
     e.function = PropU32(o, "function");
     e.index = PropU32(o, "index");
     e.flags = PropU32(o, "flags");
@@ -208,7 +208,7 @@ Napi::Value SetCpuid2(const Napi::CallbackInfo& info) {
     e.ecx = PropU32(o, "ecx");
     e.edx = PropU32(o, "edx");
   }
-  if (ioctl(fd, KVM_SET_CPUID2, c) < 0) ThrowErrno(env, errno, "KVM_SET_CPUID2");
+  if (ioctl(fd, kSetCpuid2, buf.data()) < 0) ThrowErrno(env, errno, "KVM_SET_CPUID2");
   return env.Undefined();
 }
 

@@ -55,14 +55,14 @@ Napi::Value SetGsiRouting(const Napi::CallbackInfo& info) {
   Napi::Array entries = ArgArray(info, 1, "entries");
   uint32_t n = entries.Length();
   if (n > 65536) ThrowArg(env, "too many routing entries to encode", true);
-  std::vector<uint8_t> buf(sizeof(kvm_irq_routing) + n * sizeof(kvm_irq_routing_entry), 0);
-  auto* table = reinterpret_cast<kvm_irq_routing*>(buf.data());
-  table->nr = n;
+  std::vector<uint8_t> buf(sizeof(RoutingHeader) + n * sizeof(kvm_irq_routing_entry), 0);
+  reinterpret_cast<RoutingHeader*>(buf.data())->nr = n;
+  auto* out = reinterpret_cast<kvm_irq_routing_entry*>(buf.data() + sizeof(RoutingHeader));
   for (uint32_t i = 0; i < n; i++) {
     Napi::Value v = entries.Get(i);
     if (!v.IsObject()) ThrowArg(env, "each routing entry must be an object");
     Napi::Object o = v.As<Napi::Object>();
-    kvm_irq_routing_entry& e = table->entries[i];
+    kvm_irq_routing_entry& e = out[i];
     e.gsi = PropU32(o, "gsi");
     e.flags = PropU32Or(o, "flags", 0);
     std::string type = o.Get("type").IsString() ? o.Get("type").As<Napi::String>().Utf8Value() : "";
@@ -80,7 +80,7 @@ Napi::Value SetGsiRouting(const Napi::CallbackInfo& info) {
       ThrowArg(env, "routing entry type must be 'irqchip' or 'msi'");
     }
   }
-  if (ioctl(fd, KVM_SET_GSI_ROUTING, table) < 0) ThrowErrno(env, errno, "KVM_SET_GSI_ROUTING");
+  if (ioctl(fd, kSetGsiRouting, buf.data()) < 0) ThrowErrno(env, errno, "KVM_SET_GSI_ROUTING");
   return env.Undefined();
 }
 

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Rebuilds the x86 test guests into guests/x86/<name>.elf, reproducibly:
+# fixed relative paths, no build-id, no debug info, stripped, so the output
+# is byte-identical on the same toolchain (recorded in guests/x86/README.md).
+#   scripts/build-guests.sh          rebuild the committed ELFs
+#   scripts/build-guests.sh --check  rebuild into a temp dir and compare
+set -euo pipefail
+cd "$(dirname "$0")/.."
+G=guests/x86
+GUESTS=(hello bench-pio compute)
+CFLAGS=(-m32 -march=i686 -O2 -std=gnu11 -ffreestanding -fno-pic -fno-pie -fno-stack-protector
+  -fno-asynchronous-unwind-tables -fno-unwind-tables -fno-builtin -mno-sse -mno-mmx -mno-80387
+  -fno-ident -Wall -Wextra -Werror -I"$G")
+out=$G
+if [ "${1:-}" = "--check" ]; then out=$(mktemp -d); trap 'rm -rf "$out"' EXIT; fi
+obj=$(mktemp -d); trap 'rm -rf "$obj"; [ "${1:-}" = "--check" ] && rm -rf "$out"' EXIT
+gcc "${CFLAGS[@]}" -c "$G/common/start.S" -o "$obj/start.o"
+gcc "${CFLAGS[@]}" -c "$G/common/rt.c" -o "$obj/rt.o"
+for g in "${GUESTS[@]}"; do
+  extra=()
+  [ -f "$G/$g.S" ] && { gcc "${CFLAGS[@]}" -c "$G/$g.S" -o "$obj/$g-asm.o"; extra+=("$obj/$g-asm.o"); }
+  gcc "${CFLAGS[@]}" -c "$G/$g.c" -o "$obj/$g.o"
+  ld -m elf_i386 -nostdlib --build-id=none -z noexecstack --no-warn-rwx-segments -T "$G/common/linker.ld" -o "$out/$g.elf" \
+    "$obj/start.o" "$obj/$g.o" "${extra[@]}" "$obj/rt.o"
+  strip --strip-all "$out/$g.elf"
+done
+if [ "${1:-}" = "--check" ]; then
+  status=0
+  for g in "${GUESTS[@]}"; do
+    if cmp -s "$out/$g.elf" "$G/$g.elf"; then echo "same: $g.elf"; else echo "DIFFERENT: $g.elf"; status=1; fi
+  done
+  exit $status
+fi
+echo "built: ${GUESTS[*]}"
