@@ -243,13 +243,14 @@ describe.each(BACKENDS)('backend contract: $title', (backend) => {
       efd.close();
     });
 
-    it('split irqchip: only before vCPUs, only once', () => {
+    it('split irqchip: at most KVM_MAX_IRQ_ROUTES (4096) pins, only before vCPUs (EEXIST), only once (EEXIST)', () => {
+      expectCode(() => vm.enableCap('KVM_CAP_SPLIT_IRQCHIP', [4097]), 'EINVAL');
       vm.enableCap('KVM_CAP_SPLIT_IRQCHIP', [24]);
       expectCode(() => vm.enableCap('KVM_CAP_SPLIT_IRQCHIP', [24]), 'EEXIST');
       const vm2 = hv.createVm();
       try {
         vm2.createVcpu(0);
-        expectCode(() => vm2.enableCap('KVM_CAP_SPLIT_IRQCHIP', [24]), 'EINVAL');
+        expectCode(() => vm2.enableCap('KVM_CAP_SPLIT_IRQCHIP', [24]), 'EEXIST');
       } finally {
         vm2.close();
       }

@@ -84,9 +84,10 @@ export class SimVm implements Vm {
       throw new BackendError('EINVAL', 'KVM_ENABLE_CAP', `capability ${cap} cannot be enabled on the sim's VM`);
     }
     const pins = args[0] ?? 0;
-    if (pins > MAX_IRQ_ROUTES) throw new BackendError('EINVAL', 'KVM_ENABLE_CAP', `${pins} IOAPIC routes exceed ${MAX_IRQ_ROUTES}`);
+    // The kernel's order of checks: pin count, existing irqchip, existing vCPUs (both EEXIST).
+    if (pins > MAX_IRQ_ROUTES) throw new BackendError('EINVAL', 'KVM_ENABLE_CAP', `${pins} IOAPIC pins exceed ${MAX_IRQ_ROUTES}`);
     if (this.splitIrqchipPins !== undefined) throw new BackendError('EEXIST', 'KVM_ENABLE_CAP', 'an irqchip already exists');
-    if (this.vcpus.length > 0) throw new BackendError('EINVAL', 'KVM_ENABLE_CAP', 'split irqchip must be enabled before any vCPU is created');
+    if (this.vcpus.length > 0) throw new BackendError('EEXIST', 'KVM_ENABLE_CAP', 'split irqchip must be enabled before any vCPU is created');
     this.splitIrqchipPins = pins;
   }
 
