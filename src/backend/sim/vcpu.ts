@@ -5,7 +5,7 @@
  */
 import { BackendError } from '../../errors.js';
 import type { CpuidEntry, MpState, Vcpu, VcpuExit, X86Regs, X86Segment, X86Sregs } from '../types.js';
-import { X86Cpu, type CpuExit, type SegmentState } from './x86/index.js';
+import { X86Cpu, type CpuExit, type SegmentState } from './cpu/index.js';
 import { cpuidLookup, simCpuidTable } from './cpuid.js';
 import type { SimVm } from './vm.js';
 

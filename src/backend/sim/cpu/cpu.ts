@@ -93,10 +93,13 @@ export class X86Cpu {
   // Exits.
   private readonly pending: CpuExit[] = [];
   private ioIn: { exit: { data: Uint8Array }; size: number; string: boolean } | null = null;
+  /** MMIO reads the current instruction has already completed (consumed in order on re-execution). */
   private mmioDone: { addr: number; size: number; value: number }[] = [];
   private mmioIdx = 0;
   private mmioWaiting: { addr: number; size: number; data: Uint8Array } | null = null;
   private shutdown = false;
+  /** Set whenever the current instruction produced an exit, halted, shut down or consumed a completed MMIO read. */
+  private stopNow = false;
 
   // Interrupts.
   private irqCheck = false;
@@ -210,11 +213,13 @@ export class X86Cpu {
     const done = this.mmioDone[this.mmioIdx];
     if (done && done.addr === addr && done.size === size) {
       this.mmioIdx++;
+      this.stopNow = true; // so the loop forgets the completed reads once this instruction retires
       return done.value;
     }
     const data = new Uint8Array(size);
     this.mmioWaiting = { addr, size, data };
     this.pending.push({ kind: 'mmio', isWrite: false, address: addr, size, data });
+    this.stopNow = true;
     throw MMIO_READ;
   }
 
@@ -227,6 +232,7 @@ export class X86Cpu {
     const data = new Uint8Array(size);
     for (let i = 0; i < size; i++) data[i] = (v >>> (8 * i)) & 0xff;
     this.pending.push({ kind: 'mmio', isWrite: true, address: addr, size, data });
+    this.stopNow = true;
   }
 
   rd8(a: number): number { return a < this.ramEnd ? this.ram[a]! : this.slowRead(a, 1); }
@@ -545,24 +551,29 @@ export class X86Cpu {
             this.checkInterrupts();
           }
           this.start = this.eip;
-          this.mmioIdx = 0;
           this.step();
           n++;
           this.instructions++;
-          if (this.mmioDone.length) this.mmioDone.length = 0;
-          if (this.pending.length || this.halted || this.shutdown) {
+          if (this.stopNow) {
+            this.stopNow = false;
+            this.mmioIdx = 0;
+            if (this.mmioDone.length) this.mmioDone.length = 0;
             if (this.shutdown) return { kind: 'shutdown' };
             if (this.pending.length) return this.pending.shift()!;
-            return { kind: 'hlt' };
+            if (this.halted) return { kind: 'hlt' };
           }
         }
         return { kind: 'budget' };
       } catch (e) {
         if (e === MMIO_READ) {
+          this.stopNow = false;
+          this.mmioIdx = 0;
           this.eip = this.start;
           return this.pending.shift()!;
         }
         if (e instanceof Fault) {
+          this.stopNow = false;
+          this.mmioIdx = 0;
           this.eip = this.start;
           this.mmioDone.length = 0;
           this.pending.length = 0;
@@ -622,6 +633,7 @@ export class X86Cpu {
   private exception(vector: number, code: number | undefined): void {
     if (this.delivering >= 2 || (this.delivering === 1 && vector === DF_VEC)) {
       this.shutdown = true;
+      this.stopNow = true;
       return;
     }
     if (this.delivering === 1) {
@@ -638,6 +650,8 @@ export class X86Cpu {
         // The IDT or the stack is MMIO: nothing sensible to do.
         this.pending.length = 0;
         this.shutdown = true;
+        this.stopNow = true;
+      this.stopNow = true;
       } else throw e;
     } finally {
       this.delivering--;
@@ -746,6 +760,7 @@ export class X86Cpu {
     const exit = { kind: 'io' as const, direction, port, size, count: 1, data };
     if (direction === 'in') this.ioIn = { exit, size, string: false };
     this.pending.push(exit);
+    this.stopNow = true;
   }
 
   // ---- the instruction decoder ---------------------------------------------------
@@ -951,7 +966,7 @@ export class X86Cpu {
       case 0xed: this.ioExit('in', this.r[2]! & 0xffff, v / 8 as 2 | 4, 0); return;
       case 0xee: this.ioExit('out', this.r[2]! & 0xffff, 1, this.r[0]! & 0xff); return;
       case 0xef: this.ioExit('out', this.r[2]! & 0xffff, v / 8 as 2 | 4, this.getReg(v, 0)); return;
-      case 0xf4: this.halted = true; return;
+      case 0xf4: this.halted = true; this.stopNow = true; return;
       case 0xf5: this.flags.setCf(!this.flags.cf()); return;
       case 0xf6: this.group3(8); return;
       case 0xf7: this.group3(v); return;
@@ -1212,6 +1227,7 @@ export class X86Cpu {
     const exit = { kind: 'io' as const, direction: 'in' as const, port: this.r[2]! & 0xffff, size, count: 1, data: new Uint8Array(size) };
     this.ioIn = { exit, size, string: true };
     this.pending.push(exit);
+    this.stopNow = true;
     // EIP: stay on the instruction while REP iterations remain after this one.
     if (this.rep && this.count() > 1) this.eip = this.start;
   }
@@ -1415,6 +1431,7 @@ export class X86Cpu {
     if (x & 0x8000_0000) {
       // Paging is not modelled (see the file comment): end like this host's KVM does for 32-bit paging.
       this.shutdown = true;
+      this.stopNow = true;
       return;
     }
     this.cr0 = (x | 0x10) >>> 0;

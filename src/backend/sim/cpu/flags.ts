@@ -142,8 +142,46 @@ export class Flags {
     this.eager = on ? this.eager | mask : this.eager & ~mask;
   }
 
+  /** Conditions straight from the operands after CMP/SUB (and TEST/AND/OR/XOR, where CF=OF=0). */
+  private condFast(cc: number): boolean {
+    const sh = 32 - this.bits;
+    let r: boolean;
+    if (this.op === Op.Sub) {
+      const a = this.dst, b = this.src;
+      switch (cc >> 1) {
+        case 1: r = a < b; break; //                       B
+        case 2: r = a === b; break; //                     E
+        case 3: r = a <= b; break; //                      BE
+        case 6: r = (a << sh) < (b << sh); break; //       L (signed)
+        case 7: r = (a << sh) <= (b << sh); break; //      LE (signed)
+        default: return this.condSlow(cc);
+      }
+    } else {
+      const v = this.res << sh;
+      switch (cc >> 1) {
+        case 1: r = false; break; //          CF = 0
+        case 2: case 3: r = v === 0; break; // ZF (CF = 0)
+        case 6: r = v < 0; break; //          SF != OF with OF = 0
+        case 7: r = v <= 0; break;
+        default: return this.condSlow(cc);
+      }
+    }
+    return (cc & 1) ? !r : r;
+  }
+
+  private condSlow(cc: number): boolean {
+    let r: boolean;
+    switch (cc >> 1) {
+      case 0: r = this.of(); break;
+      case 4: r = this.sf(); break;
+      default: r = this.pf(); break;
+    }
+    return (cc & 1) ? !r : r;
+  }
+
   /** Condition code `cc` (0..15) as used by Jcc/SETcc/CMOVcc. */
   cond(cc: number): boolean {
+    if (this.op === Op.Sub || this.op === Op.Logic) return this.condFast(cc);
     let r: boolean;
     switch (cc >> 1) {
       case 0: r = this.of(); break;
