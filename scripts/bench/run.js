@@ -53,7 +53,7 @@ if (want('exit_ratio_vs_c')) {
     const ref = join(ROOT, 'build', 'bench', 'pio-ref');
     const count = quick ? 100_000 : 300_000;
     const elf = join(GUESTS, 'bench-pio.elf');
-    const reps = quick ? 3 : 5;
+    const reps = quick ? 3 : 7;
     const cRates = [];
     const ours = [];
     for (let i = 0; i < reps; i++) {
@@ -66,9 +66,12 @@ if (want('exit_ratio_vs_c')) {
       const r = runInProcess('kvm', elf, `count=${count}`);
       ours.push(r.exits / r.seconds);
     }
-    const c = median(cRates);
-    const v = median(ours);
-    print('exit_ratio_vs_c', (v / c).toFixed(3), `vmm ${Math.round(v)} exits/s vs C ${Math.round(c)} exits/s, median of ${reps}, count=${count}`);
+    // The nested host's exit cost wanders by ±15% from run to run for C and for us alike:
+    // compare the best run of each side (alternated), and show the medians too.
+    const c = Math.max(...cRates);
+    const v = Math.max(...ours);
+    print('exit_ratio_vs_c', (v / c).toFixed(3),
+      `best of ${reps}: vmm ${Math.round(v)} vs C ${Math.round(c)} exits/s; medians ${Math.round(median(ours))} vs ${Math.round(median(cRates))} (${(median(ours) / median(cRates)).toFixed(3)}); count=${count}`);
   }
 }
 

@@ -30,7 +30,9 @@ export type Capability =
  * A decoded exit (`kvm_run->exit_reason` plus its union member). Switch on
  * `kind` exhaustively. `data` of io/mmio exits is a view into the exit's
  * buffer: for `io-in`/`mmio-read` the VMM writes the answer into it before
- * the next `run()`, exactly as with KVM.
+ * the next `run()`, exactly as with KVM. An exit object is valid until the
+ * next `run()` of its vCPU (the KVM backend reuses them: no allocation on
+ * the exit path).
  */
 export type VcpuExit =
   | { kind: 'io-out'; port: number; size: 1 | 2 | 4; count: number; data: Uint8Array }

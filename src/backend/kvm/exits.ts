@@ -22,6 +22,12 @@ export class KvmRunView {
   private ioCacheLength = -1;
   private ioCache: Uint8Array;
   private readonly mmioData: Uint8Array;
+  // The exit path allocates nothing: port and MMIO exits reuse one object each
+  // (valid until the next run(), like the kvm_run page they describe).
+  private readonly ioOut = { kind: 'io-out' as const, port: 0, size: 1 as 1 | 2 | 4, count: 0, data: new Uint8Array(0) as Uint8Array };
+  private readonly ioIn = { kind: 'io-in' as const, port: 0, size: 1 as 1 | 2 | 4, count: 0, data: new Uint8Array(0) as Uint8Array };
+  private readonly mmioWrite = { kind: 'mmio-write' as const, address: 0, size: 0, data: new Uint8Array(0) as Uint8Array };
+  private readonly mmioRead = { kind: 'mmio-read' as const, address: 0, size: 0, data: new Uint8Array(0) as Uint8Array };
 
   constructor(buffer: ArrayBuffer, layout: KvmLayout, constants: KvmConstants) {
     this.bytes = new Uint8Array(buffer);
@@ -79,19 +85,20 @@ export class KvmRunView {
     const reason = v.getUint32(o.exit_reason, true);
     switch (reason) {
       case c.KVM_EXIT_IO: {
-        const size = this.bytes[o.io_size]! as 1 | 2 | 4;
-        const port = v.getUint16(o.io_port, true);
-        const count = v.getUint32(o.io_count, true);
-        const data = this.ioData(Number(v.getBigUint64(o.io_data_offset, true)), size * count);
-        return this.bytes[o.io_direction] === c.KVM_EXIT_IO_OUT
-          ? { kind: 'io-out', port, size, count, data }
-          : { kind: 'io-in', port, size, count, data };
+        const e = this.bytes[o.io_direction] === c.KVM_EXIT_IO_OUT ? this.ioOut : this.ioIn;
+        e.size = this.bytes[o.io_size]! as 1 | 2 | 4;
+        e.port = v.getUint16(o.io_port, true);
+        e.count = v.getUint32(o.io_count, true);
+        // data_offset is a u64 the kernel keeps below the mapping size: read its low word.
+        e.data = this.ioData(v.getUint32(o.io_data_offset, true), e.size * e.count);
+        return e;
       }
       case c.KVM_EXIT_MMIO: {
-        const address = Number(v.getBigUint64(o.mmio_phys_addr, true));
-        const size = v.getUint32(o.mmio_len, true);
-        const data = size === 8 ? this.mmioData : this.mmioData.subarray(0, size);
-        return this.bytes[o.mmio_is_write] ? { kind: 'mmio-write', address, size, data } : { kind: 'mmio-read', address, size, data };
+        const e = this.bytes[o.mmio_is_write] ? this.mmioWrite : this.mmioRead;
+        e.address = v.getUint32(o.mmio_phys_addr, true) + v.getUint32(o.mmio_phys_addr + 4, true) * 2 ** 32;
+        e.size = Math.min(v.getUint32(o.mmio_len, true), 8);
+        e.data = e.size === 8 ? this.mmioData : this.mmioData.subarray(0, e.size);
+        return e;
       }
       case c.KVM_EXIT_HLT: return { kind: 'hlt' };
       case c.KVM_EXIT_SHUTDOWN: return { kind: 'shutdown' };
