@@ -52,7 +52,8 @@ export class X86Cpu {
   eip = 0;
   readonly flags = new Flags();
   private readonly segs: SegmentState[] = [seg(), seg(0xf000, 0xffff0000, 0xffff, 0xb), seg(), seg(), seg(), seg()];
-  private readonly segBase = [0, 0xffff0000, 0, 0, 0, 0];
+  /** Segment bases as int32 (wrapped): every use adds an offset and applies >>> 0, and loads stay integer. */
+  private readonly segBase = Int32Array.of(0, 0xffff0000 | 0, 0, 0, 0, 0);
   private tr: SegmentState = { ...seg(), type: 0xb, s: 0 };
   private ldt: SegmentState = { ...seg(), type: 2, s: 0 };
   private gdtBase = 0;
@@ -88,6 +89,8 @@ export class X86Cpu {
   /** The effective address before the segment base is added (what LEA loads). */
   private mOffset = 0;
   private code32 = false;
+  /** The last instruction had prefixes: its decode state must be reset. */
+  private prefixed = true;
   private stack32 = false;
 
   // Exits.
@@ -145,7 +148,7 @@ export class X86Cpu {
   setSregs(s: CpuSregs): void {
     SEG_NAMES.forEach((n, i) => {
       this.segs[i] = { ...s[n] };
-      this.segBase[i] = s[n].base >>> 0;
+      this.segBase[i] = s[n].base | 0;
     });
     this.tr = { ...s.tr };
     this.ldt = { ...s.ldt };
@@ -164,6 +167,7 @@ export class X86Cpu {
   private get protectedMode(): boolean { return (this.cr0 & 1) === 1; }
 
   private updateModes(): void {
+    this.prefixed = true;
     this.code32 = this.protectedMode && this.segs[CS]!.db === 1;
     this.stack32 = this.protectedMode && this.segs[SS]!.db === 1;
   }
@@ -425,7 +429,7 @@ export class X86Cpu {
       if (i === CS && (!d.s || !(d.type & 8))) throw new Fault(GP, sel & 0xfffc);
       if (i !== CS && d.s && (d.type & 8) && !(d.type & 2)) throw new Fault(GP, sel & 0xfffc);
       this.segs[i] = d;
-      this.segBase[i] = d.base;
+      this.segBase[i] = d.base | 0;
     }
     if (i === CS || i === SS) this.updateModes();
   }
@@ -766,24 +770,27 @@ export class X86Cpu {
   // ---- the instruction decoder ---------------------------------------------------
 
   private step(): void {
-    this.o16 = !this.code32;
-    this.a16 = !this.code32;
-    this.segOv = -1;
-    this.rep = 0;
+    if (this.prefixed) {
+      this.prefixed = false;
+      this.o16 = !this.code32;
+      this.a16 = !this.code32;
+      this.segOv = -1;
+      this.rep = 0;
+    }
     let op = this.fetch8();
-    // Prefixes.
-    for (;;) {
+    // Prefixes (the state they set is reset before the next instruction).
+    if (op >= 0x26) for (;;) {
       switch (op) {
-        case 0x66: this.o16 = this.code32; op = this.fetch8(); continue;
-        case 0x67: this.a16 = this.code32; op = this.fetch8(); continue;
-        case 0x26: this.segOv = ES; op = this.fetch8(); continue;
-        case 0x2e: this.segOv = CS; op = this.fetch8(); continue;
-        case 0x36: this.segOv = SS; op = this.fetch8(); continue;
-        case 0x3e: this.segOv = DS; op = this.fetch8(); continue;
-        case 0x64: this.segOv = FS; op = this.fetch8(); continue;
-        case 0x65: this.segOv = GS; op = this.fetch8(); continue;
+        case 0x66: this.o16 = this.code32; this.prefixed = true; op = this.fetch8(); continue;
+        case 0x67: this.a16 = this.code32; this.prefixed = true; op = this.fetch8(); continue;
+        case 0x26: this.segOv = ES; this.prefixed = true; op = this.fetch8(); continue;
+        case 0x2e: this.segOv = CS; this.prefixed = true; op = this.fetch8(); continue;
+        case 0x36: this.segOv = SS; this.prefixed = true; op = this.fetch8(); continue;
+        case 0x3e: this.segOv = DS; this.prefixed = true; op = this.fetch8(); continue;
+        case 0x64: this.segOv = FS; this.prefixed = true; op = this.fetch8(); continue;
+        case 0x65: this.segOv = GS; this.prefixed = true; op = this.fetch8(); continue;
         case 0xf0: op = this.fetch8(); continue;
-        case 0xf2: case 0xf3: this.rep = op; op = this.fetch8(); continue;
+        case 0xf2: case 0xf3: this.rep = op; this.prefixed = true; op = this.fetch8(); continue;
       }
       break;
     }
