@@ -241,7 +241,7 @@ export class X86Cpu {
 
   rd8(a: number): number { return a < this.ramEnd ? this.ram[a]! : this.slowRead(a, 1); }
   rd16(a: number): number { return a + 1 < this.ramEnd ? this.dv.getUint16(a, true) : this.slowRead(a, 2); }
-  rd32(a: number): number { return a + 3 < this.ramEnd ? this.dv.getUint32(a, true) : this.slowRead(a, 4); }
+  rd32(a: number): number { return a + 3 < this.ramEnd ? this.dv.getInt32(a, true) : this.slowRead(a, 4) | 0; }
   wr8(a: number, v: number): void { if (a < this.ramWritableEnd) this.ram[a] = v; else this.slowWrite(a, 1, v); }
   wr16(a: number, v: number): void { if (a + 1 < this.ramWritableEnd) this.dv.setUint16(a, v, true); else this.slowWrite(a, 2, v); }
   wr32(a: number, v: number): void { if (a + 3 < this.ramWritableEnd) this.dv.setUint32(a, v >>> 0, true); else this.slowWrite(a, 4, v); }
@@ -268,7 +268,7 @@ export class X86Cpu {
   private fetch32(): number {
     const a = (this.segBase[CS]! + this.eip) >>> 0;
     this.eip = (this.eip + 4) >>> 0;
-    return a + 3 < this.ramEnd ? this.dv.getUint32(a, true) : this.fetchSlow(a, 4);
+    return a + 3 < this.ramEnd ? this.dv.getInt32(a, true) : this.fetchSlow(a, 4) | 0;
   }
 
   private fetchSlow(a: number, size: number): number {
@@ -338,7 +338,7 @@ export class X86Cpu {
   // ---- registers ----------------------------------------------------------------
 
   private getReg(bits: number, i: number): number {
-    if (bits === 32) return this.r[i]! >>> 0;
+    if (bits === 32) return this.r[i]!;
     if (bits === 16) return this.r[i]! & 0xffff;
     return i < 4 ? this.r[i]! & 0xff : (this.r[i - 4]! >> 8) & 0xff;
   }
@@ -441,20 +441,20 @@ export class X86Cpu {
     const mask = maskOf(bits);
     let res: number;
     switch (op) {
-      case 0: res = ((a + b) & mask) >>> 0; f.set(Op.Add, a, b, res, bits); return res;
-      case 1: res = ((a | b) & mask) >>> 0; f.set(Op.Logic, a, b, res, bits); return res;
-      case 2: { const c = f.cf() ? 1 : 0; res = ((a + b + c) & mask) >>> 0; f.set(Op.Adc, a, b, res, bits); f.aux = c; return res; }
-      case 3: { const c = f.cf() ? 1 : 0; res = ((a - b - c) & mask) >>> 0; f.set(Op.Sbb, a, b, res, bits); f.aux = c; return res; }
-      case 4: res = ((a & b) & mask) >>> 0; f.set(Op.Logic, a, b, res, bits); return res;
-      case 5: case 7: res = ((a - b) & mask) >>> 0; f.set(Op.Sub, a, b, res, bits); return res;
-      default: res = ((a ^ b) & mask) >>> 0; f.set(Op.Logic, a, b, res, bits); return res;
+      case 0: res = (a + b) & mask; f.set(Op.Add, a, b, res, bits); return res;
+      case 1: res = (a | b) & mask; f.set(Op.Logic, a, b, res, bits); return res;
+      case 2: { const c = f.cf() ? 1 : 0; res = (a + b + c) & mask; f.set(Op.Adc, a, b, res, bits); f.aux = c; return res; }
+      case 3: { const c = f.cf() ? 1 : 0; res = (a - b - c) & mask; f.set(Op.Sbb, a, b, res, bits); f.aux = c; return res; }
+      case 4: res = a & b & mask; f.set(Op.Logic, a, b, res, bits); return res;
+      case 5: case 7: res = (a - b) & mask; f.set(Op.Sub, a, b, res, bits); return res;
+      default: res = (a ^ b) & mask; f.set(Op.Logic, a, b, res, bits); return res;
     }
   }
 
   private incdec(dec: boolean, a: number, bits: number): number {
     const f = this.flags;
     const c = f.cf() ? 1 : 0;
-    const res = ((dec ? a - 1 : a + 1) & maskOf(bits)) >>> 0;
+    const res = (dec ? a - 1 : a + 1) & maskOf(bits);
     f.set(dec ? Op.Dec : Op.Inc, a, 1, res, bits);
     f.aux = c;
     return res;
@@ -916,8 +916,8 @@ export class X86Cpu {
         if ((n & 0x1f) !== 0) this.rmWrite(bits, this.shift(this.mReg, a, n, bits));
         return;
       }
-      case 0xc2: { const n = this.fetch16(); this.eip = this.pop(v); this.r[4] = this.stack32 ? this.r[4]! + n : (this.r[4]! & ~0xffff) | ((this.r[4]! + n) & 0xffff); return; }
-      case 0xc3: this.eip = this.pop(v); return;
+      case 0xc2: { const n = this.fetch16(); this.eip = this.pop(v) >>> 0; this.r[4] = this.stack32 ? this.r[4]! + n : (this.r[4]! & ~0xffff) | ((this.r[4]! + n) & 0xffff); return; }
+      case 0xc3: this.eip = this.pop(v) >>> 0; return;
       case 0xc4: case 0xc5: {
         this.modrm();
         if (this.mIsReg) throw new Fault(UD, undefined);
@@ -936,7 +936,7 @@ export class X86Cpu {
         return;
       case 0xca: case 0xcb: {
         const n = op === 0xca ? this.fetch16() : 0;
-        const ip = this.pop(v);
+        const ip = this.pop(v) >>> 0;
         const cs = this.pop(v) & 0xffff;
         this.loadSeg(CS, cs);
         this.eip = ip;
@@ -967,7 +967,7 @@ export class X86Cpu {
       case 0xe7: { const p = this.fetch8(); this.ioExit('out', p, v / 8 as 2 | 4, this.getReg(v, 0)); return; }
       case 0xe8: { const d = this.fetchImm(v); this.push(v, this.eip); this.jump(this.eip + (v === 16 ? (d << 16) >> 16 : d)); return; }
       case 0xe9: { const d = this.fetchImm(v); this.jump(this.eip + (v === 16 ? (d << 16) >> 16 : d)); return; }
-      case 0xea: { const off = this.fetchImm(v); const sel = this.fetch16(); this.loadSeg(CS, sel); this.eip = off; return; }
+      case 0xea: { const off = this.fetchImm(v); const sel = this.fetch16(); this.loadSeg(CS, sel); this.eip = off >>> 0; return; }
       case 0xeb: { const d = (this.fetch8() << 24) >> 24; this.jump(this.eip + d); return; }
       case 0xec: this.ioExit('in', this.r[2]! & 0xffff, 1, 0); return;
       case 0xed: this.ioExit('in', this.r[2]! & 0xffff, v / 8 as 2 | 4, 0); return;
@@ -1004,7 +1004,7 @@ export class X86Cpu {
           const bits = op & 1 ? v : 8;
           this.modrm();
           const a = this.rmRead(bits);
-          const b = op === 0x81 ? this.fetchImm(v) : op === 0x83 ? (signExtend(this.fetch8(), 8) & maskOf(bits)) >>> 0 : this.fetch8();
+          const b = op === 0x81 ? this.fetchImm(v) : op === 0x83 ? signExtend(this.fetch8(), 8) & maskOf(bits) : this.fetch8();
           const r = this.alu(this.mReg, a, b, bits);
           if (this.mReg !== 7) this.rmWrite(bits, r);
           return;
@@ -1046,7 +1046,7 @@ export class X86Cpu {
       case 0: case 1: this.alu(4, a, this.fetchImm(bits), bits); return;
       case 2: this.rmWrite(bits, (~a & mask) >>> 0); return;
       case 3: {
-        const res = ((-a) & mask) >>> 0;
+        const res = (-a) & mask;
         this.flags.set(Op.Sub, 0, a, res, bits);
         this.rmWrite(bits, res);
         return;
@@ -1062,7 +1062,7 @@ export class X86Cpu {
           this.setReg(16, 2, p >>> 16);
           this.flags.setResult(p & 0xffff, 16, p > 0xffff, p > 0xffff);
         } else {
-          const [lo, hi] = mul32(this.r[0]! >>> 0, a);
+          const [lo, hi] = mul32(this.r[0]! >>> 0, a >>> 0);
           this.r[0] = lo;
           this.r[2] = hi;
           this.flags.setResult(lo, 32, hi !== 0, hi !== 0);
@@ -1103,6 +1103,7 @@ export class X86Cpu {
   private div(d: number, bits: number, signed: boolean): void {
     if (d === 0) throw new Fault(DE, undefined);
     if (bits === 32) {
+      d = signed ? d | 0 : d >>> 0;
       const hi = this.r[2]!;
       const lo = this.r[0]! >>> 0;
       if (!signed) {
@@ -1178,7 +1179,7 @@ export class X86Cpu {
         const off = this.rd(v, this.mAddr);
         const sel = this.rd16((this.mAddr + v / 8) >>> 0);
         if (this.mReg === 3) this.farCall(v, sel, off);
-        else { this.loadSeg(CS, sel); this.eip = off; }
+        else { this.loadSeg(CS, sel); this.eip = off >>> 0; }
         return;
       }
       case 4: this.jump(this.rmRead(v)); return;
@@ -1193,7 +1194,7 @@ export class X86Cpu {
     this.loadSeg(CS, sel);
     this.push(v, cs);
     this.push(v, ret);
-    this.eip = off;
+    this.eip = off >>> 0;
   }
 
   private popf(v: number): void {
@@ -1206,7 +1207,7 @@ export class X86Cpu {
   }
 
   private iret(v: number): void {
-    const ip = this.pop(v);
+    const ip = this.pop(v) >>> 0;
     const cs = this.pop(v) & 0xffff;
     const fl = this.pop(v);
     this.loadSeg(CS, cs);
@@ -1309,7 +1310,7 @@ export class X86Cpu {
             const limit = this.rd16(this.mAddr);
             let base = this.rd32((this.mAddr + 2) >>> 0);
             if (this.o16) base &= 0xff_ffff;
-            if (this.mReg === 2) { this.gdtBase = base; this.gdtLimit = limit; } else { this.idtBase = base; this.idtLimit = limit; }
+            if (this.mReg === 2) { this.gdtBase = base >>> 0; this.gdtLimit = limit; } else { this.idtBase = base >>> 0; this.idtLimit = limit; }
             return;
           }
           case 4: this.rmWrite(this.mIsReg ? v : 16, this.cr0 & 0xffff); return;

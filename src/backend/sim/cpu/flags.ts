@@ -36,37 +36,44 @@ export function maskOf(bits: number): number {
 
 export class Flags {
   op: Op = Op.None;
-  /** Result, operands and carry-in, as unsigned values of `bits` width. */
-  res = 0;
-  dst = 0;
-  src = 0;
-  /** Carry-in (adc/sbb) or the preserved CF (inc/dec). */
-  aux = 0;
+  /**
+   * Result, operands and carry-in (adc/sbb) or preserved CF (inc/dec), as
+   * int32 (32-bit operations) or small unsigned values (8/16-bit): in an
+   * Int32Array so that no value ever needs a heap number.
+   */
+  private readonly v = new Int32Array(4);
   bits = 32;
+  get res(): number { return this.v[0]!; }
+  get dst(): number { return this.v[1]!; }
+  get src(): number { return this.v[2]!; }
+  get aux(): number { return this.v[3]!; }
+  set aux(x: number) { this.v[3] = x; }
   /** With op None: all flags. Otherwise: the non-arithmetic bits only. */
   eager = 2;
 
   set(op: Op, dst: number, src: number, res: number, bits: number): void {
     this.op = op;
-    this.dst = dst;
-    this.src = src;
-    this.res = res;
+    const v = this.v;
+    v[0] = res;
+    v[1] = dst;
+    v[2] = src;
     this.bits = bits;
   }
 
   cf(): boolean {
     switch (this.op) {
       case Op.None: return (this.eager & CF) !== 0;
-      case Op.Add: return this.res < this.dst;
-      case Op.Adc: return this.aux ? this.res <= this.dst : this.res < this.dst;
-      case Op.Sub: return this.dst < this.src;
-      case Op.Sbb: return this.aux ? this.dst <= this.src : this.dst < this.src;
+      case Op.Add: return (this.res >>> 0) < (this.dst >>> 0);
+      case Op.Adc: return this.aux ? (this.res >>> 0) <= (this.dst >>> 0) : (this.res >>> 0) < (this.dst >>> 0);
+      case Op.Sub: return (this.dst >>> 0) < (this.src >>> 0);
+      case Op.Sbb: return this.aux ? (this.dst >>> 0) <= (this.src >>> 0) : (this.dst >>> 0) < (this.src >>> 0);
       case Op.Logic: return false;
       case Op.Inc: case Op.Dec: return this.aux !== 0;
     }
   }
 
   zf(): boolean { return this.op === Op.None ? (this.eager & ZF) !== 0 : this.res === 0; }
+
 
   sf(): boolean { return this.op === Op.None ? (this.eager & SF) !== 0 : ((this.res >>> (this.bits - 1)) & 1) === 1; }
 
@@ -149,9 +156,9 @@ export class Flags {
     if (this.op === Op.Sub) {
       const a = this.dst, b = this.src;
       switch (cc >> 1) {
-        case 1: r = a < b; break; //                       B
+        case 1: r = (a >>> 0) < (b >>> 0); break; //       B
         case 2: r = a === b; break; //                     E
-        case 3: r = a <= b; break; //                      BE
+        case 3: r = (a >>> 0) <= (b >>> 0); break; //      BE
         case 6: r = (a << sh) < (b << sh); break; //       L (signed)
         case 7: r = (a << sh) <= (b << sh); break; //      LE (signed)
         default: return this.condSlow(cc);
