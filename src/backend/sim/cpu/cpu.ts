@@ -542,21 +542,20 @@ export class X86Cpu {
       this.mmioDone.push({ addr: w.addr, size: w.size, value: v >>> 0 });
       this.mmioWaiting = null;
     }
-    let n = 0;
+    const end = this.instructions + max;
     for (;;) {
       try {
         if (this.halted) {
           this.start = this.eip;
           if (!this.irqCheck || !this.checkInterrupts()) return { kind: 'hlt' };
         }
-        while (n < max) {
+        while (this.instructions < end) {
           if (this.irqCheck) {
             this.start = this.eip;
             this.checkInterrupts();
           }
           this.start = this.eip;
           this.step();
-          n++;
           this.instructions++;
           if (this.stopNow) {
             this.stopNow = false;
