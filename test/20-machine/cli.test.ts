@@ -12,9 +12,12 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const VMM = join(ROOT, 'bin', 'vmm.js');
 const hello = listGuests().find((g) => g.name === 'hello')!;
 
-function vmm(args: string[]) {
-  return spawnSync(process.execPath, [VMM, ...args], { encoding: 'latin1', timeout: 60_000 });
+function vmm(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  return spawnSync(process.execPath, [VMM, ...args], { encoding: 'latin1', timeout: 60_000, env });
 }
+
+/** An environment in which the addon cannot load: what a machine without KVM support looks like to the VMM. */
+const NO_KVM = { ...process.env, TSVMM_NATIVE: '/nonexistent/kvm.node' };
 
 describe('vmm CLI', () => {
   it('--help describes every option and exits 0', () => {
@@ -33,6 +36,19 @@ describe('vmm CLI', () => {
     const r = vmm(['run', VMM, '--backend', 'sim']);
     expect(r.status).toBe(70);
     expect(r.stderr).toContain('ERR_LOADER_');
+  });
+
+  it('without KVM, --backend auto falls back to the sim and says why', () => {
+    const r = vmm(['run', hello.elf], NO_KVM);
+    expect(r.stderr).toMatch(/auto: KVM unavailable \(.*\), using the sim/);
+    expect(r.stdout).toBe(hello.serial);
+    expect(r.status).toBe(hello.exitStatus);
+  });
+
+  it('without KVM, --backend kvm exits 70 and says why', () => {
+    const r = vmm(['run', hello.elf, '--backend', 'kvm'], NO_KVM);
+    expect(r.status).toBe(70);
+    expect(r.stderr).toContain('KVM backend unavailable');
   });
 
   it('--backend auto says which backend it picked', () => {
