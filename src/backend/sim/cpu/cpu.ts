@@ -35,14 +35,17 @@ function seg(selector = 0, base = 0, limit = 0xffff, type = 3): SegmentState {
   return { selector, base, limit, type, present: 1, dpl: 0, db: 0, s: 1, l: 0, g: 0, avl: 0, unusable: 0 };
 }
 
-function mul32(a: number, b: number): [number, number] {
+/** The 64-bit product of two uint32s, low and high halves in `mulOut` (no allocation on the hot path). */
+const mulOut = new Uint32Array(2);
+function mul32(a: number, b: number): void {
   const a0 = a & 0xffff, a1 = a >>> 16, b0 = b & 0xffff, b1 = b >>> 16;
   const p00 = a0 * b0, p01 = a0 * b1, p10 = a1 * b0, p11 = a1 * b1;
   const mid = (p00 >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
-  const lo = (((mid & 0xffff) << 16) | (p00 & 0xffff)) >>> 0;
-  const hi = (p11 + (p01 >>> 16) + (p10 >>> 16) + Math.floor(mid / 65536)) >>> 0;
-  return [lo, hi];
+  mulOut[0] = ((mid & 0xffff) << 16) | (p00 & 0xffff);
+  mulOut[1] = p11 + (p01 >>> 16) + (p10 >>> 16) + Math.floor(mid / 65536);
 }
+
+const msbOf = (v: number, bits: number): boolean => ((v >>> (bits - 1)) & 1) === 1;
 
 const signExtend = (v: number, bits: number): number => (bits === 32 ? v | 0 : (v << (32 - bits)) >> (32 - bits));
 
@@ -465,7 +468,6 @@ export class X86Cpu {
     count &= 0x1f;
     if (count === 0) return a;
     const mask = maskOf(bits);
-    const msb = (v: number): boolean => ((v >>> (bits - 1)) & 1) === 1;
     let res: number;
     let cf: boolean;
     switch (op) {
@@ -474,15 +476,15 @@ export class X86Cpu {
         res = n === 0 ? a : (((a << n) | (a >>> (bits - n))) & mask) >>> 0;
         cf = (res & 1) === 1;
         f.materialize();
-        f.setBitArith(cf, msb(res) !== cf);
+        f.setBitArith(cf, msbOf(res, bits) !== cf);
         return res;
       }
       case 1: { // ROR
         const n = count % bits;
         res = n === 0 ? a : (((a >>> n) | (a << (bits - n))) & mask) >>> 0;
-        cf = msb(res);
+        cf = msbOf(res, bits);
         f.materialize();
-        f.setBitArith(cf, msb(res) !== (((res >>> (bits - 2)) & 1) === 1));
+        f.setBitArith(cf, msbOf(res, bits) !== (((res >>> (bits - 2)) & 1) === 1));
         return res;
       }
       case 2: case 3: { // RCL, RCR
@@ -501,20 +503,20 @@ export class X86Cpu {
           }
         }
         f.materialize();
-        const of = op === 2 ? msb(res) !== (c === 1) : msb(res) !== (((res >>> (bits - 2)) & 1) === 1);
+        const of = op === 2 ? msbOf(res, bits) !== (c === 1) : msbOf(res, bits) !== (((res >>> (bits - 2)) & 1) === 1);
         f.setBitArith(c === 1, of);
         return res;
       }
       case 4: case 6: { // SHL/SAL
         res = count >= 32 ? 0 : ((a << count) & mask) >>> 0;
         cf = count <= bits ? ((a >>> (bits - count)) & 1) === 1 : false;
-        f.setResult(res, bits, cf, msb(res) !== cf);
+        f.setResult(res, bits, cf, msbOf(res, bits) !== cf);
         return res;
       }
       case 5: { // SHR
         res = count >= 32 ? 0 : (a >>> count) >>> 0;
         cf = count <= bits ? ((a >>> (count - 1)) & 1) === 1 : false;
-        f.setResult(res, bits, cf, msb(a));
+        f.setResult(res, bits, cf, msbOf(a, bits));
         return res;
       }
       default: { // SAR
@@ -1022,8 +1024,9 @@ export class X86Cpu {
     let lo: number;
     let of: boolean;
     if (bits === 32) {
-      const [l, h] = mul32(sa >>> 0, sb >>> 0);
-      let hi = h;
+      mul32(sa >>> 0, sb >>> 0);
+      const l = mulOut[0]!;
+      let hi = mulOut[1]!;
       if (sa < 0) hi = (hi - (sb >>> 0)) >>> 0;
       if (sb < 0) hi = (hi - (sa >>> 0)) >>> 0;
       lo = l;
@@ -1061,7 +1064,8 @@ export class X86Cpu {
           this.setReg(16, 2, p >>> 16);
           this.flags.setResult(p & 0xffff, 16, p > 0xffff, p > 0xffff);
         } else {
-          const [lo, hi] = mul32(this.r[0]! >>> 0, a >>> 0);
+          mul32(this.r[0]! >>> 0, a >>> 0);
+          const lo = mulOut[0]!, hi = mulOut[1]!;
           this.r[0] = lo;
           this.r[2] = hi;
           this.flags.setResult(lo, 32, hi !== 0, hi !== 0);
@@ -1083,8 +1087,9 @@ export class X86Cpu {
         } else {
           const sa = this.r[0]!;
           const sb = a | 0;
-          const [lo, h] = mul32(sa >>> 0, sb >>> 0);
-          let hi = h;
+          mul32(sa >>> 0, sb >>> 0);
+          const lo = mulOut[0]!;
+          let hi = mulOut[1]!;
           if (sa < 0) hi = (hi - (sb >>> 0)) >>> 0;
           if (sb < 0) hi = (hi - (sa >>> 0)) >>> 0;
           this.r[0] = lo;
