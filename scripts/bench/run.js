@@ -56,7 +56,7 @@ if (want('exit_ratio_vs_c')) {
     const ref = join(ROOT, 'build', 'bench', 'pio-ref');
     const count = quick ? 100_000 : 300_000;
     const elf = join(GUESTS, 'bench-pio.elf');
-    const reps = quick ? 3 : 7;
+    const reps = quick ? 3 : 11;
     const cRates = [];
     const ours = [];
     for (let i = 0; i < reps; i++) {
@@ -113,7 +113,7 @@ if (want('hello_wall_ms') || want('hello_vs_qemu')) {
 if (want('sim_mips')) {
   const compute = JSON.parse(readFileSync(join(GUESTS, 'compute.expect.json'), 'utf8'));
   const cmdline = process.env.SIM_MIPS_CMDLINE ?? compute.benchCmdline ?? compute.cmdline;
-  const reps = quick ? 1 : 3;
+  const reps = quick ? 1 : 5;
   const rates = [];
   let insns = 0;
   for (let i = 0; i < reps; i++) {
