@@ -8,6 +8,7 @@ import type { CpuidEntry, MpState, Vcpu, VcpuExit, X86Regs, X86Segment, X86Sregs
 import { X86Cpu, type CpuExit, type SegmentState } from './cpu/index.js';
 import { cpuidLookup, simCpuidTable } from './cpuid.js';
 import type { SimVm } from './vm.js';
+import { APIC_BASE, APIC_SIZE, type ApicSlot } from './split-irqchip.js';
 
 /** Instructions per interpreter slice before the kernel side looks at kicks again. */
 const SLICE = 1 << 20;
@@ -35,11 +36,61 @@ export class SimVcpu implements Vcpu {
   private isClosed = false;
   private cpuid: readonly CpuidEntry[] = simCpuidTable();
   private mpState: MpState = 'runnable';
+  /** This vCPU's local APIC when the VM has the split irqchip (the in-kernel half). */
+  readonly apic: ApicSlot | null = null;
+  /** Virtual nanoseconds spent halted (time = retired instructions + idle; 1 instruction = 1 ns). */
+  private idle = 0;
 
   constructor(private readonly vm: SimVm, readonly id: number) {
     this.cpu = new X86Cpu({
       cpuid: (leaf, subleaf) => cpuidLookup(this.cpuid, leaf, subleaf),
     });
+    if (vm.irqchip) {
+      this.apic = vm.irqchip.attach(id, {
+        kick: () => this.cpu.requestInterruptCheck(),
+        special: (kind, vector) => this.special(kind, vector),
+      });
+      const lapic = this.apic.lapic;
+      this.cpu.setInterruptSource({ hasInterrupt: () => lapic.hasInterrupt(), acknowledge: () => lapic.acknowledge() });
+      // With an in-kernel LAPIC, KVM starts every vCPU but the BSP waiting for INIT/SIPI.
+      if (id !== 0) this.mpState = 'uninitialized';
+    }
+  }
+
+  private get now(): number { return this.cpu.instructions + this.idle; }
+
+  private special(kind: 'nmi' | 'init' | 'sipi' | 'extint', vector: number): void {
+    switch (kind) {
+      case 'nmi': this.cpu.injectNmi(); return;
+      case 'init': this.mpState = 'init-received'; return;
+      case 'sipi':
+        if (this.mpState !== 'init-received') return;
+        this.cpu.startAt(vector << 8);
+        this.mpState = 'runnable';
+        return;
+      case 'extint': return; // the userspace PIC injects with KVM_INTERRUPT
+    }
+  }
+
+  /** A port/MMIO access the in-kernel LAPIC claims; returns an exit to report, or null to keep running. */
+  private apicAccess(e: { isWrite: boolean; address: number; size: number; data: Uint8Array }): VcpuExit | null {
+    const apic = this.apic!;
+    const off = e.address - APIC_BASE;
+    if (e.isWrite) {
+      let v = 0;
+      for (let i = Math.min(e.size, 4) - 1; i >= 0; i--) v = v * 256 + e.data[i]!;
+      apic.lapic.write(off & ~3, v);
+      this.cpu.requestInterruptCheck();
+      if (apic.pendingEoiExit >= 0) {
+        const vector = apic.pendingEoiExit;
+        apic.pendingEoiExit = -1;
+        return { kind: 'ioapic-eoi', vector };
+      }
+      return null;
+    }
+    const v = apic.lapic.read(off & ~3);
+    for (let i = 0; i < e.size; i++) e.data[i] = (v >>> (8 * i)) & 0xff;
+    return null;
   }
 
   get closed(): boolean { return this.isClosed; }
@@ -58,8 +109,20 @@ export class SimVcpu implements Vcpu {
       return { kind: 'intr' };
     }
     this.syncMemory();
+    if (this.mpState === 'uninitialized' || this.mpState === 'init-received') {
+      // KVM blocks such a vCPU in KVM_RUN until a SIPI; the sim cannot block: report a signal-like return.
+      return { kind: 'intr' };
+    }
+    const lapic = this.apic?.lapic;
     for (;;) {
-      const e: CpuExit = this.cpu.run(SLICE);
+      let budget = SLICE;
+      if (lapic) {
+        lapic.advance(this.now);
+        if (lapic.hasInterrupt()) this.cpu.requestInterruptCheck();
+        const deadline = lapic.nextDeadline();
+        if (deadline !== Infinity) budget = Math.max(1, Math.min(SLICE, deadline - this.now));
+      }
+      const e: CpuExit = this.cpu.run(budget);
       switch (e.kind) {
         case 'budget':
           if (this.kickPending) {
@@ -74,13 +137,25 @@ export class SimVcpu implements Vcpu {
           }
           return { kind: 'io-in', port: e.port, size: e.size, count: e.count, data: e.data };
         case 'mmio':
+          if (this.apic && e.address >= APIC_BASE && e.address < APIC_BASE + APIC_SIZE) {
+            const x = this.apicAccess(e);
+            if (x) return x;
+            continue;
+          }
           if (e.isWrite) {
             if (this.vm.matchIoeventfd('mmio', e.address, e.data)) continue;
             return { kind: 'mmio-write', address: e.address, size: e.size, data: e.data };
           }
           return { kind: 'mmio-read', address: e.address, size: e.size, data: e.data };
         case 'hlt':
-          return { kind: 'hlt' };
+          if (!lapic) return { kind: 'hlt' };
+          {
+            // The in-kernel LAPIC keeps a halted vCPU inside KVM_RUN until an interrupt: jump virtual time to the timer.
+            const deadline = lapic.nextDeadline();
+            if (deadline === Infinity) return { kind: 'intr' };
+            this.idle += Math.max(0, deadline - this.now);
+            continue;
+          }
         case 'shutdown':
           return { kind: 'shutdown' };
         case 'interrupt-window':
@@ -148,8 +223,11 @@ export class SimVcpu implements Vcpu {
     this.cpu.injectInterrupt(vector);
   }
 
-  getMpState(): MpState { return this.cpu.halted ? 'halted' : this.mpState; }
+  getMpState(): MpState { return this.cpu.halted && this.mpState === 'runnable' ? 'halted' : this.mpState; }
   setMpState(state: MpState): void { this.mpState = state; }
 
-  close(): void { this.isClosed = true; }
+  close(): void {
+    this.isClosed = true;
+    if (this.apic) this.vm.irqchip?.detach(this.id);
+  }
 }

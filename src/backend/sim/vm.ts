@@ -2,8 +2,8 @@
  * The sim's VM: the kernel-side bookkeeping of a KVM VM in TypeScript —
  * memory slots, the GSI routing table, irqfds and ioeventfds — with the
  * validation errors the kernel gives (errno names and the ioctl in
- * `syscall`). Interrupt delivery goes through `SimVm.irqchip`, which is
- * null until an in-kernel irqchip model (split mode's LAPIC) is attached.
+ * `syscall`). Interrupt delivery goes through `SimVm.irqchip`, the
+ * LAPICs of split-irqchip mode, once KVM_CAP_SPLIT_IRQCHIP is enabled.
  */
 import { BackendError, InvalidArgumentError } from '../../errors.js';
 import type {
@@ -12,6 +12,7 @@ import type {
 import { SimEventFd } from './eventfd.js';
 import { SimVcpu } from './vcpu.js';
 import { simCapability } from './caps.js';
+import { SimSplitIrqchip } from './split-irqchip.js';
 
 export const PAGE_SIZE = 4096;
 /** KVM_USER_MEM_SLOTS on x86. */
@@ -50,12 +51,6 @@ interface Ioeventfd {
   datamatch: bigint | undefined;
 }
 
-/** What an in-kernel interrupt controller model provides to the VM. */
-export interface SimIrqchip {
-  /** Deliver an MSI; returns the number of vCPUs that accepted it (KVM_SIGNAL_MSI's result). */
-  deliverMsi(msi: Msi): number;
-}
-
 export class SimVm implements Vm {
   readonly kind = 'sim' as const;
   private readonly slots = new Map<number, MemSlot>();
@@ -67,8 +62,8 @@ export class SimVm implements Vm {
   private isClosed = false;
   /** KVM_CAP_SPLIT_IRQCHIP's args[0] once enabled (the number of IOAPIC GSIs). */
   splitIrqchipPins: number | undefined;
-  /** The in-kernel irqchip model, when one is attached. */
-  irqchip: SimIrqchip | null = null;
+  /** The in-kernel half of the split irqchip (the LAPICs), once enabled. */
+  irqchip: SimSplitIrqchip | null = null;
   /** Bumped on every memory-slot change so vCPUs refresh their memory map. */
   memoryGeneration = 0;
 
@@ -89,6 +84,7 @@ export class SimVm implements Vm {
     if (this.splitIrqchipPins !== undefined) throw new BackendError('EEXIST', 'KVM_ENABLE_CAP', 'an irqchip already exists');
     if (this.vcpus.length > 0) throw new BackendError('EEXIST', 'KVM_ENABLE_CAP', 'split irqchip must be enabled before any vCPU is created');
     this.splitIrqchipPins = pins;
+    this.irqchip = new SimSplitIrqchip({ ioapicPins: pins, gsiRoutes: () => this.routes });
   }
 
   allocateMemory(size: number): GuestMemory {
@@ -270,6 +266,9 @@ export class SimVm implements Vm {
   signalMsi(m: Msi): number {
     const S = 'KVM_SIGNAL_MSI';
     this.check(S);
+    for (const [k, v] of [['addressLo', m.addressLo], ['addressHi', m.addressHi], ['data', m.data]] as const) {
+      if (!Number.isInteger(v) || v < 0 || v > 0xffff_ffff) throw new InvalidArgumentError(`${k} must be an integer in 0..2^32-1`);
+    }
     if (this.splitIrqchipPins === undefined) throw new BackendError('EINVAL', S, 'no in-kernel irqchip');
     return this.irqchip ? this.irqchip.deliverMsi(m) : 0;
   }

@@ -184,6 +184,15 @@ export class X86Cpu {
     this.ramWritableEnd = low && !low.readonly ? this.ram.length : 0;
   }
 
+  /** What a SIPI does: real mode at `address` (CS = address >> 4, IP = 0), running. */
+  startAt(address: number): void {
+    const s = this.getSregs();
+    const sel = (address >>> 4) & 0xffff;
+    this.setSregs({ ...s, cs: { ...s.cs, selector: sel, base: sel << 4, limit: 0xffff, db: 0 }, cr0: s.cr0 & ~1 });
+    this.eip = 0;
+    this.halted = false;
+  }
+
   setInterruptSource(src: InterruptSource | null): void {
     this.source = src;
     this.irqCheck = true;
