@@ -295,7 +295,11 @@ export class X86Cpu {
   private fetchImm(bits: number): number { return bits === 32 ? this.fetch32() : bits === 16 ? this.fetch16() : this.fetch8(); }
 
   private modrm(): void {
-    const m = this.fetch8();
+    this.modrmFrom(this.fetch8());
+  }
+
+  /** Decodes a ModRM byte already fetched (and its SIB/displacement bytes). */
+  private modrmFrom(m: number): void {
     const mod = m >> 6;
     const rm = m & 7;
     this.mReg = (m >> 3) & 7;
@@ -809,9 +813,31 @@ export class X86Cpu {
       const aop = op >> 3;
       switch (op & 7) {
         case 0: { this.modrm(); const r = this.alu(aop, this.rmRead(8), this.getReg(8, this.mReg), 8); if (aop !== 7) this.rmWrite(8, r); return; }
-        case 1: { this.modrm(); const r = this.alu(aop, this.rmRead(v), this.getReg(v, this.mReg), v); if (aop !== 7) this.rmWrite(v, r); return; }
+        case 1: {
+          const m = this.fetch8();
+          if (m >= 0xc0 && v === 32) { // register to register: the common form, without the generic operand path
+            const r = this.alu(aop, this.r[m & 7]!, this.r[(m >> 3) & 7]!, 32);
+            if (aop !== 7) this.r[m & 7] = r;
+            return;
+          }
+          this.modrmFrom(m);
+          const r = this.alu(aop, this.rmRead(v), this.getReg(v, this.mReg), v);
+          if (aop !== 7) this.rmWrite(v, r);
+          return;
+        }
         case 2: { this.modrm(); const r = this.alu(aop, this.getReg(8, this.mReg), this.rmRead(8), 8); if (aop !== 7) this.setReg(8, this.mReg, r); return; }
-        case 3: { this.modrm(); const r = this.alu(aop, this.getReg(v, this.mReg), this.rmRead(v), v); if (aop !== 7) this.setReg(v, this.mReg, r); return; }
+        case 3: {
+          const m = this.fetch8();
+          if (m >= 0xc0 && v === 32) {
+            const r = this.alu(aop, this.r[(m >> 3) & 7]!, this.r[m & 7]!, 32);
+            if (aop !== 7) this.r[(m >> 3) & 7] = r;
+            return;
+          }
+          this.modrmFrom(m);
+          const r = this.alu(aop, this.getReg(v, this.mReg), this.rmRead(v), v);
+          if (aop !== 7) this.setReg(v, this.mReg, r);
+          return;
+        }
         case 4: { const r = this.alu(aop, this.getReg(8, 0), this.fetch8(), 8); if (aop !== 7) this.setReg(8, 0, r); return; }
         default: { const r = this.alu(aop, this.getReg(v, 0), this.fetchImm(v), v); if (aop !== 7) this.setReg(v, 0, r); return; }
       }
@@ -857,9 +883,20 @@ export class X86Cpu {
       case 0x86: { this.modrm(); const a = this.rmRead(8); this.rmWrite(8, this.getReg(8, this.mReg)); this.setReg(8, this.mReg, a); return; }
       case 0x87: { this.modrm(); const a = this.rmRead(v); this.rmWrite(v, this.getReg(v, this.mReg)); this.setReg(v, this.mReg, a); return; }
       case 0x88: this.modrm(); this.rmWrite(8, this.getReg(8, this.mReg)); return;
-      case 0x89: this.modrm(); this.rmWrite(v, this.getReg(v, this.mReg)); return;
+      case 0x89: {
+        const m = this.fetch8();
+        if (m >= 0xc0 && v === 32) { this.r[m & 7] = this.r[(m >> 3) & 7]!; return; }
+        this.modrmFrom(m);
+        this.rmWrite(v, this.getReg(v, this.mReg));
+        return;
+      }
       case 0x8a: this.modrm(); this.setReg(8, this.mReg, this.rmRead(8)); return;
-      case 0x8b: this.modrm(); this.setReg(v, this.mReg, this.rmRead(v)); return;
+      case 0x8b: {
+        this.modrm();
+        if (v === 32) { this.r[this.mReg] = this.mIsReg ? this.r[this.mRm]! : this.rd32(this.mAddr); return; }
+        this.setReg(v, this.mReg, this.rmRead(v));
+        return;
+      }
       case 0x8c: this.modrm(); if (this.mReg > 5) throw new Fault(UD, undefined); this.rmWrite(this.mIsReg ? v : 16, this.segs[this.mReg]!.selector); return;
       case 0x8d: {
         this.modrm();
