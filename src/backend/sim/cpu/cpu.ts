@@ -1041,21 +1041,22 @@ export class X86Cpu {
         return;
       }
       case 0xff: this.group5(v); return;
+      case 0x70: case 0x71: case 0x72: case 0x73: case 0x74: case 0x75: case 0x76: case 0x77:
+      case 0x78: case 0x79: case 0x7a: case 0x7b: case 0x7c: case 0x7d: case 0x7e: case 0x7f: {
+        const d = (this.fetch8() << 24) >> 24;
+        if (this.flags.cond(op & 15)) this.jump(this.eip + d);
+        return;
+      }
+      case 0x80: case 0x81: case 0x82: case 0x83: {
+        const bits = op & 1 ? v : 8;
+        this.modrm();
+        const a = this.rmRead(bits);
+        const b = op === 0x81 ? this.fetchImm(v) : op === 0x83 ? signExtend(this.fetch8(), 8) & maskOf(bits) : this.fetch8();
+        const r = this.alu(this.mReg, a, b, bits);
+        if (this.mReg !== 7) this.rmWrite(bits, r);
+        return;
+      }
       default:
-        if (op >= 0x70 && op <= 0x7f) {
-          const d = (this.fetch8() << 24) >> 24;
-          if (this.flags.cond(op & 15)) this.jump(this.eip + d);
-          return;
-        }
-        if (op >= 0x80 && op <= 0x83) {
-          const bits = op & 1 ? v : 8;
-          this.modrm();
-          const a = this.rmRead(bits);
-          const b = op === 0x81 ? this.fetchImm(v) : op === 0x83 ? signExtend(this.fetch8(), 8) & maskOf(bits) : this.fetch8();
-          const r = this.alu(this.mReg, a, b, bits);
-          if (this.mReg !== 7) this.rmWrite(bits, r);
-          return;
-        }
         throw new Fault(UD, undefined);
     }
   }
