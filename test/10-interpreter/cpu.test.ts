@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { X86Cpu, type CpuExit, type SegmentState } from '../../src/backend/sim/cpu/index.js';
+import { X86Cpu, type CpuExit, type SegmentState } from '../../src/backend/sim/x86/index.js';
 
 const CF = 0x1, PF = 0x4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800;
 const ARITH = CF | PF | AF | ZF | SF | OF;

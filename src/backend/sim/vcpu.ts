@@ -5,7 +5,7 @@
  */
 import { BackendError } from '../../errors.js';
 import type { CpuidEntry, MpState, Vcpu, VcpuExit, X86Regs, X86Segment, X86Sregs } from '../types.js';
-import { X86Cpu, type CpuExit, type SegmentState } from './cpu/index.js';
+import { X86Cpu, type CpuExit, type SegmentState } from './x86/index.js';
 import { cpuidLookup, simCpuidTable } from './cpuid.js';
 import type { SimVm } from './vm.js';
 import { APIC_BASE, APIC_SIZE, type ApicSlot } from './split-irqchip.js';
@@ -65,7 +65,7 @@ export class SimVcpu implements Vcpu {
       case 'init': this.mpState = 'init-received'; return;
       case 'sipi':
         if (this.mpState !== 'init-received') return;
-        this.cpu.startAt(vector << 8);
+        this.cpu.sipi(vector);
         this.mpState = 'runnable';
         return;
       case 'extint': return; // the userspace PIC injects with KVM_INTERRUPT

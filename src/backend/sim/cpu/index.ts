@@ -1,2 +1,0 @@
-export { X86Cpu } from './cpu.js';
-export type { CpuExit, CpuHooks, CpuRegs, CpuSregs, InterruptSource, MemoryRegionMap, SegmentState } from './types.js';
