@@ -26,6 +26,8 @@ export interface RunContext {
   stop: StopReason | null;
   /** Called on `hlt`; return true if the vCPU should run again (something will wake it). */
   onHalt?: () => boolean;
+  /** KVM_EXIT_IOAPIC_EOI (split irqchip): the guest EOId a vector the userspace IOAPIC owns. */
+  onIoapicEoi?: (vector: number) => void;
   /** Exits handled so far. */
   exits: number;
 }
@@ -61,9 +63,11 @@ function handleExit(ctx: RunContext, e: VcpuExit): StopReason | null {
       return ctx.onHalt?.() ? null : { kind: 'halted' };
     case 'shutdown':
       return { kind: 'shutdown' };
+    case 'ioapic-eoi':
+      ctx.onIoapicEoi?.(e.vector);
+      return null;
     case 'intr':
     case 'irq-window-open':
-    case 'ioapic-eoi':
       return null;
     case 'fail-entry':
     case 'internal-error':

@@ -10,6 +10,9 @@ import { Uart16550 } from '../devices/uart16550.js';
 import { DebugExit } from '../devices/debug-exit.js';
 import { trace } from '../trace/events.js';
 import { MmioBus, PioBus } from './bus.js';
+import { SplitIrqchip } from './split-irqchip.js';
+import { FwCfg } from '../devices/fw-cfg.js';
+import { PcTestdevIoport, PcTestdevIrq, PC_TESTDEV_IOPORT, PC_TESTDEV_IRQ_BASE, PC_TESTDEV_IRQ_LINES } from '../devices/pc-testdev.js';
 import { runVcpu, type RunContext, type StopReason } from './run-loop.js';
 
 export const UART_BASE = 0x3f8;
@@ -27,7 +30,16 @@ export interface X86MachineOptions {
   cmdline?: string;
   /** Serial output sink (guest bytes in order). */
   serialOut: (bytes: Uint8Array) => void;
+  /**
+   * 'none' (default): no in-kernel irqchip, `hlt` exits to userspace.
+   * 'split': the LAPIC in the kernel, our IOAPIC at 0xfec00000 (UART on pin 4,
+   * pc-testdev lines 0..23), fw_cfg at 0x510.
+   */
+  irqchip?: 'none' | 'split';
 }
+
+export const UART_IOAPIC_PIN = 4;
+export const FW_CFG_BASE = 0x510;
 
 export interface RunResult {
   /** Process exit status: QEMU's rule for debug-exit, otherwise see `exitStatusFor`. */
@@ -72,6 +84,8 @@ export class X86Machine {
   readonly pio = new PioBus();
   readonly mmio = new MmioBus();
   readonly uart: Uart16550;
+  /** The userspace IOAPIC and its routes, with irqchip 'split'. */
+  readonly irqchip: SplitIrqchip | null = null;
   private readonly ctx: RunContext;
   port80Writes = 0;
   private closed = false;
@@ -90,6 +104,10 @@ export class X86Machine {
       this.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: size, memory: ram });
       const boot = loadMultiboot(opts.image, ram.bytes, { cmdline: opts.cmdline ?? '' });
 
+      if (opts.irqchip === 'split') {
+        SplitIrqchip.enable(this.vm);
+        this.irqchip = new SplitIrqchip({ vm: this.vm, mmio: this.mmio });
+      }
       this.vcpu = this.vm.createVcpu(0);
       this.vcpu.setCpuid(hv.supportedCpuid());
       this.vcpu.setSregs(multibootSregs(this.vcpu.getSregs()));
@@ -103,7 +121,7 @@ export class X86Machine {
 
       const pending: number[] = [];
       this.uart = new Uart16550({
-        irq: { set: () => { /* wired to the IOAPIC by the split-irqchip machine */ } },
+        irq: { set: (level) => this.irqchip?.setIrq(UART_IOAPIC_PIN, level) },
         tx: (b) => {
           pending.push(b);
           if (b === 0x0a || pending.length >= 4096) this.flushSerial(pending);
@@ -126,7 +144,17 @@ export class X86Machine {
         read: () => 0xff,
         write: () => { this.port80Writes++; },
       }, 'port80');
-      this.ctx = { vcpu: this.vcpu, pio: this.pio, mmio: this.mmio, stop: null, exits: 0 };
+      const chip = this.irqchip;
+      if (chip) {
+        this.pio.register(PC_TESTDEV_IRQ_BASE, PC_TESTDEV_IRQ_LINES, new PcTestdevIrq({ setIrq: (n, l) => chip.setIrq(n, l) }), 'pc-testdev-irq');
+        this.pio.register(PC_TESTDEV_IOPORT, 4, new PcTestdevIoport(), 'pc-testdev-ioport');
+        const fwcfg = new FwCfg({ ramSize: size, cpus: 1, maxCpus: 1 }, (what) => trace('vmm:device:guest-error', { device: 'fw_cfg', what }));
+        this.pio.register(FW_CFG_BASE, 2, fwcfg, 'fw_cfg');
+      }
+      this.ctx = {
+        vcpu: this.vcpu, pio: this.pio, mmio: this.mmio, stop: null, exits: 0,
+        ...(chip ? { onIoapicEoi: (v: number) => chip.eoi(v) } : {}),
+      };
     } catch (e) {
       this.vm.close();
       throw e;

@@ -16,6 +16,8 @@ export interface TraceEvents {
   'vmm:machine:debug-exit': { value: number; status: number };
   /** The machine stopped. */
   'vmm:machine:stop': { reason: string; status: number };
+  /** The IOAPIC delivered a pin as an MSI (accepted: how many vCPUs took it). */
+  'vmm:ioapic:deliver': { pin: number; vector: number; destination: number; accepted: number };
   /** KVM_SET_GSI_ROUTING was issued by the routing manager. */
   'vmm:gsi:push': { entries: number; pushes: number };
   /** Which backend runs the machine, and why. */
@@ -37,7 +39,7 @@ export function channel(name: TraceName): diagnostics_channel.Channel {
 
 export const TRACE_NAMES: readonly TraceName[] = [
   'vmm:vcpu:exit', 'vmm:bus:unhandled', 'vmm:device:guest-error', 'vmm:machine:debug-exit',
-  'vmm:machine:stop', 'vmm:machine:backend', 'vmm:gsi:push',
+  'vmm:machine:stop', 'vmm:machine:backend', 'vmm:gsi:push', 'vmm:ioapic:deliver',
 ];
 
 /** Publishes `payload` on `name` if anyone listens. */

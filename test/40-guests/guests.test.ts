@@ -35,3 +35,19 @@ describe.each(BACKENDS)('guests on $title', (backend) => {
     });
   }
 });
+
+describe.each(BACKENDS)('guests with the split irqchip on $title', (backend) => {
+  // The same bytes with the LAPIC in the kernel and our IOAPIC, fw_cfg and pc-testdev on the buses.
+  for (const g of guests.filter((x) => ['hello', 'strings'].includes(x.name))) {
+    it.skipIf(backend.skip)(`${g.name}: same serial output and exit status`, () => {
+      const hv = backend.open();
+      try {
+        const r = runGuest(hv, g, 'split');
+        expect(r.serial).toBe(g.serial);
+        expect(r.status).toBe(g.exitStatus);
+      } finally {
+        hv.close();
+      }
+    });
+  }
+});

@@ -41,7 +41,7 @@ export function listGuests(): GuestExpectation[] {
 export interface GuestRun extends RunResult { serial: string }
 
 /** Boots a guest in-process on `hv` and collects its serial output. */
-export function runGuest(hv: Hypervisor, g: { elf: string; cmdline: string; memMiB: number }): GuestRun {
+export function runGuest(hv: Hypervisor, g: { elf: string; cmdline: string; memMiB: number }, irqchip: 'none' | 'split' = 'none'): GuestRun {
   const chunks: Buffer[] = [];
   const m = new X86Machine({
     hypervisor: hv,
@@ -49,6 +49,7 @@ export function runGuest(hv: Hypervisor, g: { elf: string; cmdline: string; memM
     memMiB: g.memMiB,
     cmdline: g.cmdline,
     serialOut: (b) => chunks.push(Buffer.from(b)),
+    irqchip,
   });
   try {
     const r = m.run();

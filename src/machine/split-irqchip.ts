@@ -1,0 +1,78 @@
+/**
+ * The userspace half of KVM's split irqchip, wired to a VM: the IOAPIC
+ * model at 0xfec00000, its 24 GSIs' MSI routes through the routing
+ * manager, deliveries with KVM_SIGNAL_MSI, and KVM_EXIT_IOAPIC_EOI back
+ * into the model. Backend-agnostic: the same wiring drives KVM and the sim.
+ *
+ * Ordering (DESIGN.md, kernel contracts 2 and 5): a route the IOAPIC
+ * recomputes is pushed before any delivery, so KVM's EOI-exit scan and the
+ * destination always come from the current RTE; deliveries use the MSI
+ * built from the current RTE, never a route that may lag.
+ */
+import type { Vm } from '../backend/types.js';
+import { GsiRoutingManager } from '../irq/gsi-routing.js';
+import { Ioapic, IOAPIC_PINS } from '../irqchip/ioapic.js';
+import type { MsiMessage } from '../irqchip/rte.js';
+import { trace } from '../trace/events.js';
+import type { MmioBus } from './bus.js';
+
+export const IOAPIC_BASE = 0xfec0_0000;
+
+export interface SplitIrqchipOptions {
+  vm: Pick<Vm, 'enableCap' | 'setGsiRouting' | 'irqfd' | 'irqfdDeassign' | 'signalMsi' | 'checkExtension'>;
+  mmio: MmioBus;
+  /** Called when the IOAPIC signals a level pin's resample (the line's resample eventfd). */
+  onResample?: (pin: number) => void;
+}
+
+export class SplitIrqchip {
+  readonly ioapic: Ioapic;
+  readonly routing: GsiRoutingManager;
+  /** MSIs sent with KVM_SIGNAL_MSI that no vCPU accepted. */
+  undelivered = 0;
+
+  /** Enables KVM_CAP_SPLIT_IRQCHIP: call before any vCPU exists. */
+  static enable(vm: Pick<Vm, 'enableCap'>): void {
+    vm.enableCap('KVM_CAP_SPLIT_IRQCHIP', [IOAPIC_PINS]);
+  }
+
+  constructor(private readonly opts: SplitIrqchipOptions) {
+    const vm = opts.vm;
+    this.routing = new GsiRoutingManager(vm, { reserved: IOAPIC_PINS, maxRoutes: vm.checkExtension('KVM_CAP_IRQ_ROUTING') });
+    this.ioapic = new Ioapic({
+      updateRoute: (pin, msi) => this.routing.set(pin, { type: 'msi', ...msi }),
+      deliver: (pin, msi) => this.deliver(pin, msi),
+      resample: (pin) => opts.onResample?.(pin),
+      onGuestError: (what) => trace('vmm:device:guest-error', { device: 'ioapic', what }),
+    });
+    this.ioapic.publishRoutes();
+    this.routing.commit();
+    opts.mmio.register(IOAPIC_BASE, 0x1000, {
+      read: (off, size) => this.ioapic.read(off, size),
+      write: (off, size, value) => {
+        this.ioapic.write(off, size, value);
+        // Whatever the write changed is in the kernel before the guest's next instruction.
+        this.routing.commit();
+      },
+    }, 'ioapic');
+  }
+
+  private deliver(pin: number, msi: MsiMessage): void {
+    // Route first (a no-op when unchanged), then the interrupt from the current RTE.
+    this.routing.commit();
+    const n = this.opts.vm.signalMsi(msi);
+    if (n === 0) this.undelivered++;
+    trace('vmm:ioapic:deliver', { pin, vector: msi.data & 0xff, destination: (msi.addressLo >>> 12) & 0xff, accepted: n });
+  }
+
+  /** An input line of the IOAPIC (devices drive these). */
+  setIrq(pin: number, level: boolean): void {
+    this.ioapic.setIrq(pin, level);
+  }
+
+  /** KVM_EXIT_IOAPIC_EOI: the guest EOId `vector` on a vCPU. */
+  eoi(vector: number): void {
+    this.ioapic.eoi(vector);
+    this.routing.commit();
+  }
+}

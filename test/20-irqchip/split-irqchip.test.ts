@@ -1,0 +1,77 @@
+/**
+ * The split-irqchip wiring under a recording VM: the exact order of route
+ * pushes and MSIs, and EOI exits fed back into the IOAPIC.
+ */
+import { describe, expect, it } from 'vitest';
+import type { GsiRoute, Msi } from '../../src/backend/types.js';
+import { MmioBus } from '../../src/machine/bus.js';
+import { IOAPIC_BASE, SplitIrqchip } from '../../src/machine/split-irqchip.js';
+
+function rig() {
+  const log: string[] = [];
+  const vm = {
+    enableCap: () => {},
+    checkExtension: () => 4096,
+    setGsiRouting: (t: readonly GsiRoute[]) => {
+      const show = t.filter((r) => r.type === 'msi' && (r.data & 0xff) !== 0)
+        .map((r) => (r.type === 'msi' ? `${r.gsi}:${(r.data & 0xff).toString(16)}@${(r.addressLo >>> 12) & 0xff}${r.data & 0x8000 ? 'L' : ''}` : ''));
+      log.push(`push [${show.join(' ')}]`);
+    },
+    irqfd: () => {},
+    irqfdDeassign: () => {},
+    signalMsi: (m: Msi) => { log.push(`msi ${(m.data & 0xff).toString(16)}@${(m.addressLo >>> 12) & 0xff}`); return 1; },
+  };
+  const mmio = new MmioBus();
+  const resamples: number[] = [];
+  const chip = new SplitIrqchip({ vm, mmio, onResample: (p) => resamples.push(p) });
+  const rte = (pin: number, lo: number, hi = 0): void => {
+    mmio.write(IOAPIC_BASE, 4, 0x10 + 2 * pin + 1);
+    mmio.write(IOAPIC_BASE + 0x10, 4, hi);
+    mmio.write(IOAPIC_BASE, 4, 0x10 + 2 * pin);
+    mmio.write(IOAPIC_BASE + 0x10, 4, lo);
+  };
+  return { chip, log, rte, resamples, mmio };
+}
+
+describe('split irqchip wiring', () => {
+  it('publishes all 24 routes in one push at start', () => {
+    const { chip, log } = rig();
+    expect(log).toEqual(['push []']);
+    expect(chip.routing.pushes).toBe(1);
+  });
+
+  it('an RTE write pushes its route once per MMIO write, and an unchanged rewrite pushes nothing', () => {
+    const { log, rte, chip } = rig();
+    log.length = 0;
+    rte(4, 0x8041, 1 << 24); // high word (destination 1; still vector 0, masked), then low word: level 0x41
+    expect(log).toEqual(['push []', 'push [4:41@1L]']); // one push per MMIO write that changed the route
+    rte(4, 0x8041, 1 << 24);
+    expect(log).toEqual(['push []', 'push [4:41@1L]']);
+    expect(chip.routing.pushes).toBe(3);
+  });
+
+  it('seed 002: retargeting a pending level interrupt pushes the new route before the MSI to the new CPU', () => {
+    const { chip, log, rte } = rig();
+    rte(11, 0x803b, 2 << 24);
+    chip.setIrq(11, true); // delivered to CPU 2
+    rte(11, 0x1803b, 2 << 24); // mask
+    chip.eoi(0x3b); // EOI while masked and still asserted: no redelivery
+    log.length = 0;
+    rte(11, 0x1803b, 0); // retarget to CPU 0 (still masked)
+    rte(11, 0x803b, 0); // unmask: redelivery
+    expect(log).toEqual(['push [11:3b@0L]', 'msi 3b@0']);
+  });
+
+  it('an EOI exit clears remote IRR and resamples; a still-high line is delivered again', () => {
+    const { chip, log, rte, resamples } = rig();
+    rte(4, 0x8041);
+    chip.setIrq(4, true);
+    log.length = 0;
+    chip.eoi(0x41);
+    expect(resamples).toEqual([4]);
+    expect(log).toEqual(['msi 41@0']);
+    chip.setIrq(4, false);
+    chip.eoi(0x41);
+    expect(log).toEqual(['msi 41@0']);
+  });
+});
