@@ -15,7 +15,12 @@ export interface GuestExpectation {
   exitStatus: number;
   description?: string;
   /** A known quirk of the development hosts' KVM that this guest trips (see host-quirks.ts). */
-  hostQuirk?: 'int-iret-emulation';
+  hostQuirk?: 'int-iret-emulation' | 'level-eoi';
+  /** Our machine's irqchip for this guest ('none' unless it needs the split irqchip). */
+  irqchip: 'none' | 'split';
+  /** QEMU's -machine value and extra -device values for the reference run. */
+  qemuMachine: string;
+  qemuDevices: string[];
 }
 
 export function listGuests(): GuestExpectation[] {
@@ -34,6 +39,9 @@ export function listGuests(): GuestExpectation[] {
         exitStatus: e.exitStatus ?? 1,
         ...(e.description ? { description: e.description } : {}),
         ...(e.hostQuirk ? { hostQuirk: e.hostQuirk } : {}),
+        irqchip: e.irqchip ?? 'none',
+        qemuMachine: e.qemuMachine ?? 'pc',
+        qemuDevices: e.qemuDevices ?? [],
       };
     });
 }

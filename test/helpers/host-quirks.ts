@@ -9,7 +9,7 @@ import { KvmHypervisor } from '../../src/backend/kvm/index.js';
 import { KVM_SKIP_REASON } from './backends.js';
 import { GUEST_DIR, runGuest } from './guests.js';
 
-export type HostQuirk = 'int-iret-emulation';
+export type HostQuirk = 'int-iret-emulation' | 'level-eoi';
 
 let probed: Map<HostQuirk, string | null> | undefined;
 
@@ -29,6 +29,19 @@ function probe(q: HostQuirk): string | null {
       const r = runGuest(hv, { elf: join(GUEST_DIR, 'idt.elf'), cmdline: '', memMiB: 64 });
       if (r.reason.kind === 'vcpu-error' && r.reason.exit.kind === 'internal-error' && r.reason.exit.suberror === 1) {
         return "this host's KVM sends INT n/IRET to its emulator, which fails (KVM_INTERNAL_ERROR_EMULATION)";
+      }
+      return null;
+    } finally {
+      hv.close();
+    }
+  }
+  if (q === 'level-eoi') {
+    // ioapic-level on KVM: a late EOI exit leaves remote IRR set after the EOI on such a host.
+    const hv = new KvmHypervisor();
+    try {
+      const r = runGuest(hv, { elf: join(GUEST_DIR, 'ioapic-level.elf'), cmdline: '', memMiB: 64 }, 'split');
+      if (r.serial.includes('remote IRR cleared after EOI: NO')) {
+        return "this host's KVM reports a level vector's EOI exit late and redelivers a masked level vector";
       }
       return null;
     } finally {
