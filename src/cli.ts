@@ -22,6 +22,10 @@ Options:
                           auto (default): KVM when /dev/kvm opens, else the sim
   --mem MiB               guest RAM in MiB, 2..${MAX_MEM_MIB} (default 64)
   --cmdline STR           the multiboot command line (default empty)
+  --initrd FILE           load FILE as multiboot module 0 (as qemu -initrd)
+  --irqchip none|split    none (default): no in-kernel irqchip, hlt exits;
+                          split: LAPIC in the kernel, our IOAPIC at 0xfec00000
+                          (UART on pin 4), pc-testdev, fw_cfg
   --log-level LEVEL       ${LOG_LEVELS.join('|')} (default warn); logs go to stderr
   -h, --help              this text
 
@@ -55,6 +59,8 @@ export async function main(argv: string[]): Promise<number> {
         backend: { type: 'string', default: 'auto' },
         mem: { type: 'string', default: '64' },
         cmdline: { type: 'string', default: '' },
+        initrd: { type: 'string' },
+        irqchip: { type: 'string', default: 'none' },
         'log-level': { type: 'string', default: 'warn' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -73,6 +79,8 @@ export async function main(argv: string[]): Promise<number> {
   if (!['auto', 'kvm', 'sim'].includes(backend)) return fail(`--backend must be auto, kvm or sim, not "${backend}"`, EX_USAGE);
   const level = values['log-level'] as LogLevel;
   if (!LOG_LEVELS.includes(level)) return fail(`--log-level must be one of ${LOG_LEVELS.join(', ')}`, EX_USAGE);
+  const irqchip = values.irqchip as 'none' | 'split';
+  if (irqchip !== 'none' && irqchip !== 'split') return fail(`--irqchip must be none or split, not "${String(irqchip)}"`, EX_USAGE);
   const memMiB = Number(values.mem);
   if (!Number.isInteger(memMiB) || memMiB < 2 || memMiB > MAX_MEM_MIB) return fail(`--mem must be an integer 2..${MAX_MEM_MIB}`, EX_USAGE);
 
@@ -83,6 +91,15 @@ export async function main(argv: string[]): Promise<number> {
     bytes = readFileSync(image);
   } catch (e) {
     return fail(`cannot read ${image}: ${(e as Error).message}`, EX_USAGE);
+  }
+
+  let initrd: Uint8Array | undefined;
+  if (values.initrd !== undefined) {
+    try {
+      initrd = readFileSync(values.initrd);
+    } catch (e) {
+      return fail(`cannot read ${values.initrd}: ${(e as Error).message}`, EX_USAGE);
+    }
   }
 
   let opened;
@@ -98,7 +115,8 @@ export async function main(argv: string[]): Promise<number> {
   let machine: X86Machine | undefined;
   try {
     machine = new X86Machine({
-      hypervisor, image: bytes, memMiB, cmdline: values.cmdline,
+      hypervisor, image: bytes, memMiB, cmdline: values.cmdline, irqchip,
+      ...(initrd ? { modules: [{ data: initrd, cmdline: values.initrd ?? '' }] } : {}),
       serialOut: (b) => { writeSync(1, b); },
     });
     const result = machine.run();

@@ -36,6 +36,8 @@ export interface X86MachineOptions {
    * pc-testdev lines 0..23), fw_cfg at 0x510.
    */
   irqchip?: 'none' | 'split';
+  /** Multiboot modules (`--initrd`). */
+  modules?: { data: Uint8Array; cmdline?: string }[];
 }
 
 export const UART_IOAPIC_PIN = 4;
@@ -102,7 +104,7 @@ export class X86Machine {
       const size = memMiB * 1024 * 1024;
       const ram = this.vm.allocateMemory(size);
       this.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: size, memory: ram });
-      const boot = loadMultiboot(opts.image, ram.bytes, { cmdline: opts.cmdline ?? '' });
+      const boot = loadMultiboot(opts.image, ram.bytes, { cmdline: opts.cmdline ?? '', ...(opts.modules ? { modules: opts.modules } : {}) });
 
       if (opts.irqchip === 'split') {
         SplitIrqchip.enable(this.vm);

@@ -23,7 +23,7 @@ describe('vmm CLI', () => {
   it('--help describes every option and exits 0', () => {
     const r = vmm(['--help']);
     expect(r.status).toBe(0);
-    for (const opt of ['--backend', '--mem', '--cmdline', '--log-level', 'run <image>']) expect(r.stdout).toContain(opt);
+    for (const opt of ['--backend', '--mem', '--cmdline', '--initrd', '--irqchip', '--log-level', 'run <image>']) expect(r.stdout).toContain(opt);
   });
 
   it('a bad option exits 64 with a message on stderr', () => {
@@ -49,6 +49,20 @@ describe('vmm CLI', () => {
     const r = vmm(['run', hello.elf, '--backend', 'kvm'], NO_KVM);
     expect(r.status).toBe(70);
     expect(r.stderr).toContain('KVM backend unavailable');
+  });
+
+  it('--irqchip split runs the IOAPIC guest on the sim; --irqchip xyz is a usage error', () => {
+    const g = listGuests().find((x) => x.name === 'ioapic-level')!;
+    const r = vmm(['run', g.elf, '--backend', 'sim', '--irqchip', 'split']);
+    expect(r.stdout).toBe(g.serial);
+    expect(r.status).toBe(g.exitStatus);
+    expect(vmm(['run', g.elf, '--irqchip', 'xyz']).status).toBe(64);
+  });
+
+  it('--initrd loads a module: a missing file is a usage error', () => {
+    expect(vmm(['run', hello.elf, '--initrd', '/nonexistent/initrd']).status).toBe(64);
+    const r = vmm(['run', hello.elf, '--backend', 'sim', '--initrd', VMM]);
+    expect(r.status).toBe(hello.exitStatus);
   });
 
   it('--backend auto says which backend it picked', () => {
