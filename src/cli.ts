@@ -119,7 +119,7 @@ export async function main(argv: string[]): Promise<number> {
       ...(initrd ? { modules: [{ data: initrd, cmdline: values.initrd ?? '' }] } : {}),
       serialOut: (b) => { writeSync(1, b); },
     });
-    const result = machine.run();
+    const result = await machine.runAsync();
     log.info({ reason: result.reason.kind, status: result.status, exits: result.exits, instructions: result.instructions }, 'guest stopped');
     if (result.reason.kind !== 'debug-exit') log.warn({ reason: result.reason }, `guest stopped without debug-exit: ${result.reason.kind}`);
     return result.status;

@@ -82,21 +82,46 @@ function handleExit(ctx: RunContext, e: VcpuExit): StopReason | null {
   }
 }
 
-/** Runs the vCPU until a device or an exit stops it. */
+/** Counts, traces and handles one exit; records a stop reason. */
+function dispatch(ctx: RunContext, e: VcpuExit): void {
+  ctx.exits++;
+  if (exitChannel.hasSubscribers) {
+    exitChannel.publish({
+      vcpu: ctx.vcpu.id, kind: e.kind,
+      ...(e.kind === 'io-in' || e.kind === 'io-out' ? { port: e.port } : {}),
+      ...(e.kind === 'mmio-read' || e.kind === 'mmio-write' ? { address: e.address } : {}),
+    });
+  }
+  const r = handleExit(ctx, e);
+  if (r !== null && ctx.stop === null) ctx.stop = r;
+}
+
+/** Runs the vCPU until a device or an exit stops it (synchronously: nothing else runs meanwhile). */
 export function runVcpu(ctx: RunContext): StopReason {
-  const vcpu = ctx.vcpu;
+  while (ctx.stop === null) dispatch(ctx, ctx.vcpu.run());
+  return ctx.stop;
+}
+
+/** Exits between forced yields to the event loop in runVcpuAsync (timers, stdin, poller callbacks). */
+const YIELD_EVERY = 4096;
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * runVcpu for a VMM that also serves events: after an `intr` exit (a kick,
+ * e.g. from the poller thread when an eventfd became readable) and every
+ * few thousand exits it lets the event loop run, so eventfd callbacks,
+ * timers and stdin reach the devices while the guest runs.
+ */
+export async function runVcpuAsync(ctx: RunContext): Promise<StopReason> {
+  let sinceYield = 0;
   while (ctx.stop === null) {
-    const e = vcpu.run();
-    ctx.exits++;
-    if (exitChannel.hasSubscribers) {
-      exitChannel.publish({
-        vcpu: vcpu.id, kind: e.kind,
-        ...(e.kind === 'io-in' || e.kind === 'io-out' ? { port: e.port } : {}),
-        ...(e.kind === 'mmio-read' || e.kind === 'mmio-write' ? { address: e.address } : {}),
-      });
+    const e = ctx.vcpu.run();
+    dispatch(ctx, e);
+    if (e.kind === 'intr' || ++sinceYield >= YIELD_EVERY) {
+      sinceYield = 0;
+      await yieldToEventLoop();
     }
-    const r = handleExit(ctx, e);
-    if (r !== null && ctx.stop === null) ctx.stop = r;
   }
   return ctx.stop;
 }

@@ -13,7 +13,7 @@ import { MmioBus, PioBus } from './bus.js';
 import { SplitIrqchip } from './split-irqchip.js';
 import { FwCfg } from '../devices/fw-cfg.js';
 import { PcTestdevIoport, PcTestdevIrq, PC_TESTDEV_IOPORT, PC_TESTDEV_IRQ_BASE, PC_TESTDEV_IRQ_LINES } from '../devices/pc-testdev.js';
-import { runVcpu, type RunContext, type StopReason } from './run-loop.js';
+import { runVcpu, runVcpuAsync, type RunContext, type StopReason } from './run-loop.js';
 
 export const UART_BASE = 0x3f8;
 export const DEBUG_EXIT_BASE = 0xf4;
@@ -171,9 +171,17 @@ export class X86Machine {
     pending.length = 0;
   }
 
-  /** Runs the guest until it stops; flushes serial output. */
+  /** Runs the guest until it stops, synchronously (nothing else runs meanwhile); flushes serial output. */
   run(): RunResult {
-    const reason = runVcpu(this.ctx);
+    return this.finish(runVcpu(this.ctx));
+  }
+
+  /** Runs the guest until it stops, letting the event loop serve eventfds, timers and stdin meanwhile. */
+  async runAsync(): Promise<RunResult> {
+    return this.finish(await runVcpuAsync(this.ctx));
+  }
+
+  private finish(reason: StopReason): RunResult {
     this.flushSerial(this.serialPending);
     const status = exitStatusFor(reason);
     trace('vmm:machine:stop', { reason: reason.kind, status });

@@ -10,7 +10,7 @@ import { cpuidLookup, simCpuidTable } from './cpuid.js';
 import type { SimVm } from './vm.js';
 import { APIC_BASE, APIC_SIZE, type ApicSlot } from './split-irqchip.js';
 
-/** Instructions per interpreter slice before the kernel side looks at kicks again. */
+/** Instructions per interpreter slice; after one, run() returns `intr` (as if a signal interrupted KVM_RUN). */
 const SLICE = 1 << 20;
 
 const REG_NAMES = ['rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi', 'rdi'] as const;
@@ -125,11 +125,10 @@ export class SimVcpu implements Vcpu {
       const e: CpuExit = this.cpu.run(budget);
       switch (e.kind) {
         case 'budget':
-          if (this.kickPending) {
-            this.kickPending = false;
-            return { kind: 'intr' };
-          }
-          continue;
+          // A slice ran out: return like KVM_RUN interrupted by a signal, so a VMM serving
+          // events on the same thread gets to run (a spinning guest makes no other exit).
+          this.kickPending = false;
+          return { kind: 'intr' };
         case 'io':
           if (e.direction === 'out') {
             if (this.vm.matchIoeventfd('pio', e.port, e.data)) continue;
