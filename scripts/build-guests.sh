@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 G=guests/x86
-GUESTS=(hello bench-pio compute arith strings idt ioapic-level)
+GUESTS=(hello bench-pio compute arith strings idt ioapic-level irq-wait)
+# Guests that take interrupts link the shared entry stub and wait loop.
+IRQ_GUESTS=" ioapic-level irq-wait "
 CFLAGS=(-m32 -march=i686 -O2 -std=gnu11 -ffreestanding -fno-pic -fno-pie -fno-stack-protector
   -fno-asynchronous-unwind-tables -fno-unwind-tables -fno-builtin -mno-sse -mno-mmx -mno-80387
   -fno-ident -Wall -Wextra -Werror -I"$G")
@@ -16,9 +18,11 @@ if [ "${1:-}" = "--check" ]; then out=$(mktemp -d); trap 'rm -rf "$out"' EXIT; f
 obj=$(mktemp -d); trap 'rm -rf "$obj"; [ "${1:-}" = "--check" ] && rm -rf "$out"' EXIT
 gcc "${CFLAGS[@]}" -c "$G/common/start.S" -o "$obj/start.o"
 gcc "${CFLAGS[@]}" -c "$G/common/rt.c" -o "$obj/rt.o"
+gcc "${CFLAGS[@]}" -c "$G/common/irqwait.S" -o "$obj/irqwait.o"
 for g in "${GUESTS[@]}"; do
   extra=()
   [ -f "$G/$g.S" ] && { gcc "${CFLAGS[@]}" -c "$G/$g.S" -o "$obj/$g-asm.o"; extra+=("$obj/$g-asm.o"); }
+  case "$IRQ_GUESTS" in *" $g "*) extra+=("$obj/irqwait.o") ;; esac
   gcc "${CFLAGS[@]}" -c "$G/$g.c" -o "$obj/$g.o"
   ld -m elf_i386 -nostdlib --build-id=none -z noexecstack --no-warn-rwx-segments -T "$G/common/linker.ld" -o "$out/$g.elf" \
     "$obj/start.o" "$obj/$g.o" "${extra[@]}" "$obj/rt.o"

@@ -11,6 +11,7 @@ import { DebugExit } from '../devices/debug-exit.js';
 import { trace } from '../trace/events.js';
 import { MmioBus, PioBus } from './bus.js';
 import { SplitIrqchip } from './split-irqchip.js';
+import { EventfdIrqLine, type LineKind } from '../irq/line.js';
 import { FwCfg } from '../devices/fw-cfg.js';
 import { PcTestdevIoport, PcTestdevIrq, PC_TESTDEV_IOPORT, PC_TESTDEV_IRQ_BASE, PC_TESTDEV_IRQ_LINES } from '../devices/pc-testdev.js';
 import { runVcpu, runVcpuAsync, type RunContext, type StopReason } from './run-loop.js';
@@ -88,6 +89,7 @@ export class X86Machine {
   readonly uart: Uart16550;
   /** The userspace IOAPIC and its routes, with irqchip 'split'. */
   readonly irqchip: SplitIrqchip | null = null;
+  private readonly lines = new Map<number, EventfdIrqLine>();
   private readonly ctx: RunContext;
   port80Writes = 0;
   private closed = false;
@@ -108,7 +110,7 @@ export class X86Machine {
 
       if (opts.irqchip === 'split') {
         SplitIrqchip.enable(this.vm);
-        this.irqchip = new SplitIrqchip({ vm: this.vm, mmio: this.mmio });
+        this.irqchip = new SplitIrqchip({ vm: this.vm, mmio: this.mmio, onResample: (pin) => this.lines.get(pin)?.resampled() });
       }
       this.vcpu = this.vm.createVcpu(0);
       this.vcpu.setCpuid(hv.supportedCpuid());
@@ -188,10 +190,26 @@ export class X86Machine {
     return { status, reason, exits: this.ctx.exits, instructions: this.vcpu.instructionsRetired };
   }
 
-  /** Closes the vCPU, the VM and its memory (every fd, explicitly). Idempotent. */
+  /**
+   * An eventfd-backed input line on IOAPIC pin `pin` (irqchip 'split'): any
+   * thread or process that writes `line.trigger` asserts it; the vCPU is
+   * kicked so the event is served at once.
+   */
+  addIrqLine(pin: number, kind: LineKind): EventfdIrqLine {
+    if (!this.irqchip) throw new InvalidArgumentError('IRQ lines need the split irqchip (irqchip: \'split\')');
+    if (!Number.isInteger(pin) || pin < 0 || pin >= 24) throw new InvalidArgumentError(`IOAPIC pin ${pin} is outside 0..23`);
+    if (this.lines.has(pin)) throw new InvalidArgumentError(`IOAPIC pin ${pin} already has a line`);
+    const line = new EventfdIrqLine(this.vm, this.irqchip, pin, kind, [this.vcpu]);
+    this.lines.set(pin, line);
+    return line;
+  }
+
+  /** Closes the lines, the vCPU, the VM and its memory (every fd, explicitly). Idempotent. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    for (const l of this.lines.values()) l.close();
+    this.lines.clear();
     this.vm.close();
   }
 }

@@ -1,4 +1,4 @@
-/* Interrupt entry for ioapic-level and the wait loop it returns to.
+/* Interrupt entry and the wait loop it returns to, for guests that take interrupts.
  * This host's KVM cannot emulate a 32-bit IRET (see README), so handlers do
  * not return with IRET: they restore the interrupted registers, drop the
  * interrupt frame and jump back to the wait loop, which re-enables IF. */
