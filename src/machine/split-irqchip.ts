@@ -7,7 +7,9 @@
  * Ordering (DESIGN.md, kernel contracts 2 and 5): a route the IOAPIC
  * recomputes is pushed before any delivery, so KVM's EOI-exit scan and the
  * destination always come from the current RTE; deliveries use the MSI
- * built from the current RTE, never a route that may lag.
+ * built from the current RTE, never a route that may lag. Pushes happen
+ * only there (and once at start), batching every RTE write since the last
+ * delivery into one KVM_SET_GSI_ROUTING.
  */
 import type { Vm } from '../backend/types.js';
 import { GsiRoutingManager } from '../irq/gsi-routing.js';
@@ -49,11 +51,11 @@ export class SplitIrqchip {
     this.routing.commit();
     opts.mmio.register(IOAPIC_BASE, 0x1000, {
       read: (off, size) => this.ioapic.read(off, size),
-      write: (off, size, value) => {
-        this.ioapic.write(off, size, value);
-        // Whatever the write changed is in the kernel before the guest's next instruction.
-        this.routing.commit();
-      },
+      // Route changes are pushed lazily, right before the next delivery: KVM needs a pin's route only
+      // to deliver through it (we signal MSIs ourselves) and to know which vectors need an EOI exit,
+      // which matters only once an interrupt with that vector was delivered — after its push. So a
+      // guest reprogramming RTEs costs at most one KVM_SET_GSI_ROUTING per delivery, never per write.
+      write: (off, size, value) => this.ioapic.write(off, size, value),
     }, 'ioapic');
   }
 
@@ -70,9 +72,8 @@ export class SplitIrqchip {
     this.ioapic.setIrq(pin, level);
   }
 
-  /** KVM_EXIT_IOAPIC_EOI: the guest EOId `vector` on a vCPU. */
+  /** KVM_EXIT_IOAPIC_EOI: the guest EOId `vector` on a vCPU (a redelivery pushes routes first). */
   eoi(vector: number): void {
     this.ioapic.eoi(vector);
-    this.routing.commit();
   }
 }

@@ -40,14 +40,19 @@ describe('split irqchip wiring', () => {
     expect(chip.routing.pushes).toBe(1);
   });
 
-  it('an RTE write pushes its route once per MMIO write, and an unchanged rewrite pushes nothing', () => {
-    const { log, rte, chip } = rig();
+  it('RTE writes push nothing by themselves; the next delivery pushes them all in one table, then the MSI', () => {
+    const { chip, log, rte } = rig();
     log.length = 0;
-    rte(4, 0x8041, 1 << 24); // high word (destination 1; still vector 0, masked), then low word: level 0x41
-    expect(log).toEqual(['push []', 'push [4:41@1L]']); // one push per MMIO write that changed the route
-    rte(4, 0x8041, 1 << 24);
-    expect(log).toEqual(['push []', 'push [4:41@1L]']);
-    expect(chip.routing.pushes).toBe(3);
+    rte(4, 0x8041, 1 << 24); // level, vector 0x41, to APIC 1
+    rte(5, 0x0052, 0); // edge, vector 0x52
+    rte(4, 0x8041, 1 << 24); // the same value again
+    expect(log).toEqual([]);
+    chip.setIrq(5, true);
+    expect(log).toEqual(['push [4:41@1L 5:52@0]', 'msi 52@0']);
+    chip.setIrq(5, false);
+    chip.setIrq(5, true);
+    expect(log).toEqual(['push [4:41@1L 5:52@0]', 'msi 52@0', 'msi 52@0']); // unchanged table: no push
+    expect(chip.routing.pushes).toBe(2);
   });
 
   it('seed 002: retargeting a pending level interrupt pushes the new route before the MSI to the new CPU', () => {
@@ -59,7 +64,7 @@ describe('split irqchip wiring', () => {
     log.length = 0;
     rte(11, 0x1803b, 0); // retarget to CPU 0 (still masked)
     rte(11, 0x803b, 0); // unmask: redelivery
-    expect(log).toEqual(['push [11:3b@0L]', 'msi 3b@0']);
+    expect(log).toEqual(['push [11:3b@0L]', 'msi 3b@0']); // the retarget and unmask: one push, before the MSI
   });
 
   it('an EOI exit clears remote IRR and resamples; a still-high line is delivered again', () => {
