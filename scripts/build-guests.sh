@@ -7,9 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 G=guests/x86
-GUESTS=(hello bench-pio compute arith strings idt ioapic-level irq-wait)
+GUESTS=(hello bench-pio compute arith strings idt ioapic-level irq-wait rte-rewrite)
 # Guests that take interrupts link the shared entry stub and wait loop.
-IRQ_GUESTS=" ioapic-level irq-wait "
+IRQ_GUESTS=" ioapic-level irq-wait rte-rewrite "
 CFLAGS=(-m32 -march=i686 -O2 -std=gnu11 -ffreestanding -fno-pic -fno-pie -fno-stack-protector
   -fno-asynchronous-unwind-tables -fno-unwind-tables -fno-builtin -mno-sse -mno-mmx -mno-80387
   -fno-ident -Wall -Wextra -Werror -I"$G")

@@ -8,7 +8,6 @@ import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../helpers/backends.js';
 import { listGuests, runGuest } from '../helpers/guests.js';
 import { hostQuirk } from '../helpers/host-quirks.js';
-import { HAS_QEMU, runQemu } from '../helpers/qemu.js';
 
 const guests = listGuests();
 
@@ -46,30 +45,6 @@ describe.each(BACKENDS)('guests with the split irqchip on $title', (backend) => 
         const r = runGuest(hv, g, 'split');
         expect(r.serial).toBe(g.serial);
         expect(r.status).toBe(g.exitStatus);
-      } finally {
-        hv.close();
-      }
-    });
-  }
-});
-
-/**
- * Where a host quirk makes KVM itself diverge from the architecture, our
- * VMM on KVM must still diverge exactly as QEMU does on the same KVM: the
- * userspace side is held to the reference even when the kernel side is not.
- */
-describe('guests that trip a host quirk: our KVM run equals QEMU -accel kvm on this host', () => {
-  const kvm = BACKENDS.find((b) => b.kind === 'kvm')!;
-  for (const g of guests.filter((x) => x.hostQuirk === 'level-eoi')) {
-    const quirk = !kvm.skip && g.hostQuirk ? hostQuirk(g.hostQuirk) : null;
-    const why = kvm.skip ? kvm.title : !quirk ? 'the host has no such quirk: the expectation test covers it' : !HAS_QEMU ? 'qemu-system-x86_64 not installed' : null;
-    it.skipIf(why !== null)(`${g.name}${why ? ` (skipped: ${why})` : ` (${quirk})`}`, () => {
-      const hv = kvm.open();
-      try {
-        const ours = runGuest(hv, g, g.irqchip);
-        const qemu = runQemu(g, 'kvm');
-        expect(ours.serial).toBe(qemu.serial);
-        expect(ours.status).toBe(qemu.status);
       } finally {
         hv.close();
       }

@@ -21,6 +21,8 @@ export interface GuestExpectation {
   /** QEMU's -machine value and extra -device values for the reference run. */
   qemuMachine: string;
   qemuDevices: string[];
+  /** Force QEMU's accelerator for the reference run (see the expectation's qemuNote). */
+  qemuAccel?: 'kvm' | 'tcg';
 }
 
 /**
@@ -48,6 +50,7 @@ export function listGuests(opts: { all?: boolean } = {}): GuestExpectation[] {
         irqchip: e.irqchip ?? 'none',
         qemuMachine: e.qemuMachine ?? 'pc',
         qemuDevices: e.qemuDevices ?? [],
+        ...(e.qemuAccel ? { qemuAccel: e.qemuAccel } : {}),
       };
     })
     .filter((g): g is GuestExpectation => g !== null);

@@ -4,6 +4,7 @@
  * cannot run is skipped with the reason in its title, and runs wherever
  * the host can.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KvmHypervisor } from '../../src/backend/kvm/index.js';
 import { KVM_SKIP_REASON } from './backends.js';
@@ -36,17 +37,12 @@ function probe(q: HostQuirk): string | null {
     }
   }
   if (q === 'level-eoi') {
-    // ioapic-level on KVM: a late EOI exit leaves remote IRR set after the EOI on such a host.
-    const hv = new KvmHypervisor();
-    try {
-      const r = runGuest(hv, { elf: join(GUEST_DIR, 'ioapic-level.elf'), cmdline: '', memMiB: 64 }, 'split');
-      if (r.serial.includes('remote IRR cleared after EOI: NO')) {
-        return "this host's KVM reports a level vector's EOI exit late and redelivers a masked level vector";
-      }
-      return null;
-    } finally {
-      hv.close();
+    // Seen only on the nested kvm_pvm hosts, and timing-dependent there (a probe run can pass while the
+    // next run fails), so decide by the host, not by a run: the module is loaded or it is not.
+    if (existsSync('/sys/module/kvm_pvm')) {
+      return "this host's KVM is kvm_pvm, which reports a level vector's EOI exit late and redelivers a masked level vector";
     }
+    return null;
   }
   return null;
 }
