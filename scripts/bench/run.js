@@ -8,6 +8,9 @@
 //   hello_wall_ms     process start → exit of `vmm run hello.elf --backend kvm`
 //   hello_vs_qemu     hello_wall_ms ÷ QEMU's wall time on the same image
 //   sim_mips          guest instructions per second of the sim on compute.elf
+//   route_pushes_per_rte_write         KVM_SET_GSI_ROUTING calls per guest RTE write
+//                                      (rte-rewrite.elf: 24 RTEs changed per round, one interrupt per round)
+//   route_pushes_per_same_rte_write    the same when every round rewrites the same values
 //
 // Throughput figures take the best of several alternated runs: this nested host's
 // speed wanders by ±15% from run to run, for the references and for us alike.
@@ -34,14 +37,14 @@ const kvmWhy = kvmUnavailableReason();
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const print = (name, value, note = '') => console.log(`${name}=${value}${note ? `  # ${note}` : ''}`);
 
-function runInProcess(backend, elf, cmdline) {
+function runInProcess(backend, elf, cmdline, irqchip = 'none') {
   const { hypervisor } = openHypervisor(backend);
-  const m = new X86Machine({ hypervisor, image: readFileSync(elf), memMiB: 64, cmdline, serialOut: () => {} });
+  const m = new X86Machine({ hypervisor, image: readFileSync(elf), memMiB: 64, cmdline, serialOut: () => {}, irqchip });
   try {
     const t0 = performance.now();
     const r = m.run();
     const seconds = (performance.now() - t0) / 1000;
-    return { ...r, seconds };
+    return { ...r, seconds, routePushes: m.irqchip?.routing.pushes ?? 0 };
   } finally {
     m.close();
     hypervisor.close();
@@ -124,4 +127,19 @@ if (want('sim_mips')) {
   // Same rule as the exit figure: the host's CPU time wanders by ±15% between runs, so report the best run.
   print('sim_mips', Math.max(...rates).toFixed(1),
     `best of ${reps} (median ${median(rates).toFixed(1)}); ${insns} instructions per run, cmdline "${cmdline}"`);
+}
+
+// route_pushes_per_rte_write -------------------------------------------------------
+if (want('route_pushes_per_rte_write')) {
+  const rounds = 50;
+  const backend = kvmWhy ? 'sim' : 'kvm';
+  const elf = join(GUESTS, 'rte-rewrite.elf');
+  const changed = runInProcess(backend, elf, `rounds=${rounds}`, 'split');
+  const same = runInProcess(backend, elf, `rounds=${rounds} same=1`, 'split');
+  if (changed.status !== 1 || same.status !== 1) throw new Error(`rte-rewrite failed (status ${changed.status}/${same.status})`);
+  // One push at machine start; with same=1 the first round still changes every RTE from its reset value.
+  print('route_pushes_per_rte_write', ((changed.routePushes - 1) / (rounds * 24)).toFixed(4),
+    `${changed.routePushes - 1} pushes for ${rounds * 24} RTE writes (${rounds} interrupts), backend ${backend}`);
+  print('route_pushes_per_same_rte_write', ((same.routePushes - 2) / ((rounds - 1) * 24)).toFixed(4),
+    `${same.routePushes - 2} pushes for the ${(rounds - 1) * 24} RTE writes after the first round, backend ${backend}`);
 }
