@@ -12,6 +12,7 @@ import { trace } from '../trace/events.js';
 import { MmioBus, PioBus } from './bus.js';
 import { SplitIrqchip } from './split-irqchip.js';
 import { EventfdIrqLine, type LineKind } from '../irq/line.js';
+import { Pic8259Pair } from '../irqchip/pic8259.js';
 import { FwCfg } from '../devices/fw-cfg.js';
 import { PcTestdevIoport, PcTestdevIrq, PC_TESTDEV_IOPORT, PC_TESTDEV_IRQ_BASE, PC_TESTDEV_IRQ_LINES } from '../devices/pc-testdev.js';
 import { runVcpu, runVcpuAsync, type RunContext, type StopReason } from './run-loop.js';
@@ -90,6 +91,12 @@ export class X86Machine {
   /** The userspace IOAPIC and its routes, with irqchip 'split'. */
   readonly irqchip: SplitIrqchip | null = null;
   private readonly lines = new Map<number, EventfdIrqLine>();
+  /**
+   * The 8259 pair (irqchip 'split'): programmable and maskable, fed the same
+   * ISA lines as the IOAPIC as on a PC; its INT output is not yet delivered
+   * to the vCPU (ExtINT through KVM_INTERRUPT is future work).
+   */
+  readonly pic: Pic8259Pair | null = null;
   private readonly ctx: RunContext;
   port80Writes = 0;
   private closed = false;
@@ -125,7 +132,7 @@ export class X86Machine {
 
       const pending: number[] = [];
       this.uart = new Uart16550({
-        irq: { set: (level) => this.irqchip?.setIrq(UART_IOAPIC_PIN, level) },
+        irq: { set: (level) => this.isaIrq(UART_IOAPIC_PIN, level) },
         tx: (b) => {
           pending.push(b);
           if (b === 0x0a || pending.length >= 4096) this.flushSerial(pending);
@@ -150,7 +157,10 @@ export class X86Machine {
       }, 'port80');
       const chip = this.irqchip;
       if (chip) {
-        this.pio.register(PC_TESTDEV_IRQ_BASE, PC_TESTDEV_IRQ_LINES, new PcTestdevIrq({ setIrq: (n, l) => chip.setIrq(n, l) }), 'pc-testdev-irq');
+        this.pic = new Pic8259Pair({ intr: { set: () => {} }, onGuestError: (what) => trace('vmm:device:guest-error', { device: 'pic', what }) });
+        this.pio.register(0x20, 2, this.pic.device('master'), 'pic-master');
+        this.pio.register(0xa0, 2, this.pic.device('slave'), 'pic-slave');
+        this.pio.register(PC_TESTDEV_IRQ_BASE, PC_TESTDEV_IRQ_LINES, new PcTestdevIrq({ setIrq: (n, l) => this.isaIrq(n, l) }), 'pc-testdev-irq');
         this.pio.register(PC_TESTDEV_IOPORT, 4, new PcTestdevIoport(), 'pc-testdev-ioport');
         const fwcfg = new FwCfg({ ramSize: size, cpus: 1, maxCpus: 1 }, (what) => trace('vmm:device:guest-error', { device: 'fw_cfg', what }));
         this.pio.register(FW_CFG_BASE, 2, fwcfg, 'fw_cfg');
@@ -188,6 +198,12 @@ export class X86Machine {
     const status = exitStatusFor(reason);
     trace('vmm:machine:stop', { reason: reason.kind, status });
     return { status, reason, exits: this.ctx.exits, instructions: this.vcpu.instructionsRetired };
+  }
+
+  /** An ISA/GSI line: to the IOAPIC pin of the same number and, for ISA IRQs but the cascade, to the PIC. */
+  private isaIrq(n: number, level: boolean): void {
+    this.irqchip?.setIrq(n, level);
+    if (this.pic && n < 16 && n !== 2) this.pic.setIrq(n, level);
   }
 
   /**
