@@ -7,9 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 G=guests/x86
-GUESTS=(hello bench-pio compute arith strings idt ioapic-level irq-wait rte-rewrite)
-# Guests that take interrupts link the shared entry stub and wait loop.
-IRQ_GUESTS=" ioapic-level irq-wait rte-rewrite "
+# Every guests/x86/<name>.c is a guest (plus <name>.S when present).
+GUESTS=()
+for f in "$G"/*.c; do GUESTS+=("$(basename "$f" .c)"); done
+# Guests that take interrupts say "build: irqwait" in their .c and link the shared entry stub and wait loop.
+IRQ_GUESTS=" "
+for g in "${GUESTS[@]}"; do grep -q 'build: irqwait' "$G/$g.c" && IRQ_GUESTS+="$g "; done
 CFLAGS=(-m32 -march=i686 -O2 -std=gnu11 -ffreestanding -fno-pic -fno-pie -fno-stack-protector
   -fno-asynchronous-unwind-tables -fno-unwind-tables -fno-builtin -mno-sse -mno-mmx -mno-80387
   -fno-ident -Wall -Wextra -Werror -I"$G")

@@ -1,4 +1,5 @@
-/* ioapic-level: a level-triggered IOAPIC pin driven by pc-testdev (line 5,
+/* build: irqwait.
+ * ioapic-level: a level-triggered IOAPIC pin driven by pc-testdev (line 5,
  * port 0x2005), through the split irqchip: remote IRR set while the
  * interrupt is in service, cleared after the EOI; a line still high at EOI
  * is delivered again; a masked pin holds its interrupt until unmasked.

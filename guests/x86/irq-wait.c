@@ -1,4 +1,5 @@
-/* irq-wait: waits for one interrupt that the guest does not cause itself —
+/* build: irqwait.
+ * irq-wait: waits for one interrupt that the guest does not cause itself —
  * the VMM asserts IOAPIC pin "pin=N" (default 6) through an eventfd-backed
  * line, from another thread on KVM. Level-triggered vector 0x46 to APIC 0;
  * the handler EOIs. Proves that an event signalled while the vCPU runs (or

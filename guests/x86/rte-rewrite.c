@@ -1,4 +1,5 @@
-/* rte-rewrite: reprograms all 24 IOAPIC RTEs "rounds=R" times (default 20)
+/* build: irqwait.
+ * rte-rewrite: reprograms all 24 IOAPIC RTEs "rounds=R" times (default 20)
  * and after each round raises one edge interrupt on pin 5 (pc-testdev line
  * 5; not 0, which a PC routes to IOAPIC pin 2), which must arrive with the
  * vector the round gave pin 5. "same=1"
