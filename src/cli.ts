@@ -6,13 +6,13 @@ import { readFileSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { openHypervisor, type BackendChoice } from './backend/index.js';
 import { createLogger, logTraceEvents, LOG_LEVELS, type LogLevel } from './log.js';
-import { X86Machine, MAX_MEM_MIB } from './machine/x86-pc.js';
+import { X86Machine, MAX_CPUS, MAX_MEM_MIB } from './machine/x86-pc.js';
 import { trace } from './trace/events.js';
 import { VmmError } from './errors.js';
 
 export const USAGE = `Usage: vmm run <image> [options]
 
-Boots a 32-bit multiboot ELF on one vCPU and runs it until it exits.
+Boots a 32-bit multiboot ELF and runs it until it exits.
 
 Commands:
   run <image>             boot <image> (a multiboot v1 ELF32, as for qemu -kernel)
@@ -26,6 +26,9 @@ Options:
   --irqchip none|split    none (default): no in-kernel irqchip, hlt exits;
                           split: LAPIC in the kernel, our IOAPIC at 0xfec00000
                           (UART on pin 4), pc-testdev, fw_cfg
+  --cpus N                vCPUs, 1..${MAX_CPUS} (default 1); more than one needs
+                          --irqchip split (the guest starts the APs with
+                          INIT/SIPI; on KVM each vCPU runs on its own thread)
   --log-level LEVEL       ${LOG_LEVELS.join('|')} (default warn); logs go to stderr
   -h, --help              this text
 
@@ -61,6 +64,7 @@ export async function main(argv: string[]): Promise<number> {
         cmdline: { type: 'string', default: '' },
         initrd: { type: 'string' },
         irqchip: { type: 'string', default: 'none' },
+        cpus: { type: 'string', default: '1' },
         'log-level': { type: 'string', default: 'warn' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -83,6 +87,9 @@ export async function main(argv: string[]): Promise<number> {
   if (irqchip !== 'none' && irqchip !== 'split') return fail(`--irqchip must be none or split, not "${String(irqchip)}"`, EX_USAGE);
   const memMiB = Number(values.mem);
   if (!Number.isInteger(memMiB) || memMiB < 2 || memMiB > MAX_MEM_MIB) return fail(`--mem must be an integer 2..${MAX_MEM_MIB}`, EX_USAGE);
+  const cpus = Number(values.cpus);
+  if (!/^[0-9]+$/.test(values.cpus) || cpus < 1 || cpus > MAX_CPUS) return fail(`--cpus must be an integer 1..${MAX_CPUS}`, EX_USAGE);
+  if (cpus > 1 && irqchip !== 'split') return fail(`--cpus ${cpus} needs --irqchip split (the APs start through the in-kernel LAPIC)`, EX_USAGE);
 
   const log = createLogger(level);
   const unsubscribe = logTraceEvents(log);
@@ -115,7 +122,7 @@ export async function main(argv: string[]): Promise<number> {
   let machine: X86Machine | undefined;
   try {
     machine = new X86Machine({
-      hypervisor, image: bytes, memMiB, cmdline: values.cmdline, irqchip,
+      hypervisor, image: bytes, memMiB, cmdline: values.cmdline, irqchip, cpus,
       ...(initrd ? { modules: [{ data: initrd, cmdline: values.initrd ?? '' }] } : {}),
       serialOut: (b) => { writeSync(1, b); },
     });

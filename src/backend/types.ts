@@ -164,8 +164,16 @@ export interface Vm {
 
 export interface Vcpu {
   readonly id: number;
-  /** KVM_RUN until the next exit, decoded. */
+  /** KVM_RUN until the next exit, decoded, on the calling thread. */
   run(): VcpuExit;
+  /**
+   * KVM_RUN on the vCPU's own thread, the exit decoded on the calling JS
+   * thread when it comes back; the event loop runs meanwhile. This is how
+   * several vCPUs run at once (KVM: a worker thread per vCPU that only
+   * enters KVM_RUN; the sim: one slice, run at once). After the first call
+   * the vCPU belongs to its thread: run() is refused. One call at a time.
+   */
+  runOnThread(): Promise<VcpuExit>;
   /** Brings the vCPU out of run() from another thread or a signal (immediate_exit + signal). */
   kick(): void;
   /** KVM_GET_REGS */

@@ -2,10 +2,13 @@
  * The vCPU run loop: KVM_RUN, decode, dispatch to the buses, repeat.
  * A plain function over decoded exits (unit-testable with a fake vCPU).
  *
- * Threading: a vCPU's ioctls stay on the thread that runs this loop; the
- * device models are owned by the same JS thread. With one vCPU that is the
- * main thread; the exit path is then a synchronous native call plus a table
- * lookup, which is what keeps it within a few percent of raw C.
+ * Threading: the device models are owned by one JS thread, the one that
+ * runs these loops. With one vCPU, KVM_RUN is called on that thread too:
+ * the exit path is then a synchronous native call plus a table lookup,
+ * which is what keeps it within a few percent of raw C. With several vCPUs
+ * on KVM each enters KVM_RUN on its own thread (`runVcpusThreaded`) and
+ * its exits come back here one at a time; the sim runs them round robin
+ * on this thread (`runVcpusRoundRobin`), deterministically.
  */
 import type { Vcpu, VcpuExit } from '../backend/types.js';
 import { channel } from '../trace/events.js';
@@ -19,6 +22,7 @@ export type StopReason =
   | { kind: 'vcpu-error'; exit: VcpuExit };
 
 export interface RunContext {
+  /** The vCPU of the single-vCPU loops (the BSP). */
   vcpu: Vcpu;
   pio: PioBus;
   mmio: MmioBus;
@@ -82,12 +86,12 @@ function handleExit(ctx: RunContext, e: VcpuExit): StopReason | null {
   }
 }
 
-/** Counts, traces and handles one exit; records a stop reason. */
-function dispatch(ctx: RunContext, e: VcpuExit): void {
+/** Counts, traces and handles one exit of `vcpu`; records a stop reason. */
+function dispatch(ctx: RunContext, e: VcpuExit, vcpu: Vcpu = ctx.vcpu): void {
   ctx.exits++;
   if (exitChannel.hasSubscribers) {
     exitChannel.publish({
-      vcpu: ctx.vcpu.id, kind: e.kind,
+      vcpu: vcpu.id, kind: e.kind,
       ...(e.kind === 'io-in' || e.kind === 'io-out' ? { port: e.port } : {}),
       ...(e.kind === 'mmio-read' || e.kind === 'mmio-write' ? { address: e.address } : {}),
     });
@@ -122,6 +126,85 @@ export async function runVcpuAsync(ctx: RunContext): Promise<StopReason> {
       sinceYield = 0;
       await yieldToEventLoop();
     }
+  }
+  return ctx.stop;
+}
+
+/**
+ * Several vCPUs, each entering KVM_RUN on its own thread (Vcpu.runOnThread);
+ * their exits are handled here, on the devices' thread, one at a time. When
+ * one of them stops the machine (debug-exit, shutdown, an error), every
+ * other vCPU is kicked out of KVM_RUN and the loop returns once all are out.
+ */
+export async function runVcpusThreaded(ctx: RunContext, vcpus: readonly Vcpu[]): Promise<StopReason> {
+  const stopAll = (): void => { for (const v of vcpus) v.kick(); };
+  const results = await Promise.allSettled(vcpus.map(async (v) => {
+    try {
+      while (ctx.stop === null) {
+        const e = await v.runOnThread();
+        if (ctx.stop !== null) break; // stopping: this exit (often the kick itself) needs no service
+        dispatch(ctx, e, v);
+      }
+    } finally {
+      // Whatever ended this vCPU's loop ends the others'.
+      ctx.stop ??= { kind: 'stopped' };
+      stopAll();
+    }
+  }));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return ctx.stop!;
+}
+
+/**
+ * One round-robin turn: each vCPU runs until its run() says `intr` (its
+ * scheduling quantum ended, it is halted or waiting for a SIPI, or it was
+ * kicked), handling its exits in between. Returns whether any instruction
+ * retired, i.e. whether the machine made progress.
+ */
+function roundRobinTurn(ctx: RunContext, vcpus: readonly Vcpu[]): boolean {
+  let progress = false;
+  for (const v of vcpus) {
+    const before = v.instructionsRetired ?? 0;
+    for (;;) {
+      const e = v.run();
+      if (e.kind === 'intr') break;
+      dispatch(ctx, e, v);
+      if (ctx.stop !== null) return true;
+    }
+    if ((v.instructionsRetired ?? 0) !== before) progress = true;
+  }
+  return progress;
+}
+
+/**
+ * Several vCPUs on this thread, round robin in vCPU order: a deterministic
+ * schedule (the sim). When no vCPU can make progress (all halted with no
+ * timer, or waiting for a SIPI) it waits for the event loop if `onIdle`
+ * says something may still wake them (an eventfd line), else it stops with
+ * `halted`.
+ */
+export async function runVcpusRoundRobin(
+  ctx: RunContext, vcpus: readonly Vcpu[], onIdle: () => boolean = () => false,
+): Promise<StopReason> {
+  let turns = 0;
+  while (ctx.stop === null) {
+    const progress = roundRobinTurn(ctx, vcpus);
+    if (ctx.stop !== null) break;
+    if (!progress) {
+      if (!onIdle()) return (ctx.stop = { kind: 'halted' });
+      await yieldToEventLoop();
+    } else if (++turns % 16 === 0) {
+      await yieldToEventLoop();
+    }
+  }
+  return ctx.stop;
+}
+
+/** runVcpusRoundRobin without the event loop: runs to the end, synchronously. */
+export function runVcpusRoundRobinSync(ctx: RunContext, vcpus: readonly Vcpu[]): StopReason {
+  while (ctx.stop === null) {
+    if (!roundRobinTurn(ctx, vcpus) && ctx.stop === null) return (ctx.stop = { kind: 'halted' });
   }
   return ctx.stop;
 }

@@ -1,9 +1,10 @@
 /**
  * The x86 machine: RAM at 0, a multiboot-loaded 32-bit ELF, a 16550 UART
  * at 0x3f8, QEMU's isa-debug-exit at 0xf4 and the port-0x80 sink, on one
- * vCPU. Backend-agnostic: the same code builds it on KVM and on the sim.
+ * or more vCPUs. Backend-agnostic: the same code builds it on KVM and on
+ * the sim.
  */
-import type { Hypervisor, Vcpu, Vm, X86Segment, X86Sregs } from '../backend/types.js';
+import type { CpuidEntry, Hypervisor, Vcpu, Vm, X86Segment, X86Sregs } from '../backend/types.js';
 import { InvalidArgumentError } from '../errors.js';
 import { loadMultiboot } from '../loader/multiboot.js';
 import { Uart16550 } from '../devices/uart16550.js';
@@ -15,7 +16,9 @@ import { EventfdIrqLine, type LineKind } from '../irq/line.js';
 import { Pic8259Pair } from '../irqchip/pic8259.js';
 import { FwCfg } from '../devices/fw-cfg.js';
 import { PcTestdevIoport, PcTestdevIrq, PC_TESTDEV_IOPORT, PC_TESTDEV_IRQ_BASE, PC_TESTDEV_IRQ_LINES } from '../devices/pc-testdev.js';
-import { runVcpu, runVcpuAsync, type RunContext, type StopReason } from './run-loop.js';
+import {
+  runVcpu, runVcpuAsync, runVcpusRoundRobin, runVcpusRoundRobinSync, runVcpusThreaded, type RunContext, type StopReason,
+} from './run-loop.js';
 
 export const UART_BASE = 0x3f8;
 export const DEBUG_EXIT_BASE = 0xf4;
@@ -24,6 +27,8 @@ export const PORT80 = 0x80;
 const TSS_ADDRESS = 0xfffb_d000;
 /** RAM must stay below the PCI hole / IOAPIC / LAPIC window. */
 export const MAX_MEM_MIB = 3072;
+/** vCPUs: xAPIC physical IDs 0..254 would allow more; 64 keeps the sim's round robin and the tests sane. */
+export const MAX_CPUS = 64;
 
 export interface X86MachineOptions {
   hypervisor: Hypervisor;
@@ -40,6 +45,12 @@ export interface X86MachineOptions {
   irqchip?: 'none' | 'split';
   /** Multiboot modules (`--initrd`). */
   modules?: { data: Uint8Array; cmdline?: string }[];
+  /**
+   * vCPUs (default 1). The BSP starts at the kernel's entry; the APs wait
+   * for the guest's INIT/SIPI in the in-kernel LAPIC, so more than one
+   * needs irqchip 'split'. On KVM each vCPU runs on its own thread.
+   */
+  cpus?: number;
 }
 
 export const UART_IOAPIC_PIN = 4;
@@ -68,6 +79,15 @@ function flatSegment(selector: number, type: number): X86Segment {
   return { base: 0n, limit: 0xffff_ffff, selector, type, present: 1, dpl: 0, db: 1, s: 1, l: 0, g: 1, avl: 0, unusable: 0 };
 }
 
+/** The host's CPUID with vCPU `id`'s initial APIC ID (leaf 1 EBX[31:24], leaves 0xb/0x1f EDX), as the LAPIC reports. */
+export function cpuidForVcpu(entries: readonly CpuidEntry[], id: number): CpuidEntry[] {
+  return entries.map((e) => {
+    if (e.function === 1) return { ...e, ebx: ((e.ebx & 0x00ff_ffff) | (id << 24)) >>> 0 };
+    if (e.function === 0xb || e.function === 0x1f) return { ...e, edx: id >>> 0 };
+    return { ...e };
+  });
+}
+
 /** The machine state the multiboot spec requires at the kernel's entry. */
 export function multibootSregs(current: X86Sregs): X86Sregs {
   const code = flatSegment(0x10, 0xb);
@@ -84,7 +104,10 @@ export function multibootSregs(current: X86Sregs): X86Sregs {
 
 export class X86Machine {
   readonly vm: Vm;
+  /** The BSP (vCPU 0), where the kernel starts. */
   readonly vcpu: Vcpu;
+  /** Every vCPU, by index = APIC ID. */
+  readonly vcpus: readonly Vcpu[];
   readonly pio = new PioBus();
   readonly mmio = new MmioBus();
   readonly uart: Uart16550;
@@ -106,7 +129,16 @@ export class X86Machine {
     if (!Number.isInteger(memMiB) || memMiB < 2 || memMiB > MAX_MEM_MIB) {
       throw new InvalidArgumentError(`memory must be 2..${MAX_MEM_MIB} MiB, got ${memMiB}`);
     }
+    const cpus = opts.cpus ?? 1;
+    if (!Number.isInteger(cpus) || cpus < 1 || cpus > MAX_CPUS) {
+      throw new InvalidArgumentError(`cpus must be 1..${MAX_CPUS}, got ${cpus}`);
+    }
+    if (cpus > 1 && opts.irqchip !== 'split') {
+      throw new InvalidArgumentError(`${cpus} vCPUs need irqchip 'split' (APs are started by INIT/SIPI through the in-kernel LAPIC)`);
+    }
     const hv = opts.hypervisor;
+    const maxVcpus = hv.checkExtension('KVM_CAP_MAX_VCPUS') || hv.checkExtension('KVM_CAP_NR_VCPUS');
+    if (maxVcpus > 0 && cpus > maxVcpus) throw new InvalidArgumentError(`cpus ${cpus} exceeds this hypervisor's KVM_CAP_MAX_VCPUS (${maxVcpus})`);
     this.vm = hv.createVm();
     try {
       if (hv.kind === 'kvm') this.vm.setTssAddr(TSS_ADDRESS);
@@ -119,8 +151,15 @@ export class X86Machine {
         SplitIrqchip.enable(this.vm);
         this.irqchip = new SplitIrqchip({ vm: this.vm, mmio: this.mmio, onResample: (pin) => this.lines.get(pin)?.resampled() });
       }
-      this.vcpu = this.vm.createVcpu(0);
-      this.vcpu.setCpuid(hv.supportedCpuid());
+      const cpuid = hv.supportedCpuid();
+      const vcpus: Vcpu[] = [];
+      for (let id = 0; id < cpus; id++) {
+        const v = this.vm.createVcpu(id);
+        v.setCpuid(cpuidForVcpu(cpuid, id));
+        vcpus.push(v);
+      }
+      this.vcpus = vcpus;
+      this.vcpu = vcpus[0]!;
       this.vcpu.setSregs(multibootSregs(this.vcpu.getSregs()));
       const regs = this.vcpu.getRegs();
       for (const k of Object.keys(regs) as (keyof typeof regs)[]) regs[k] = 0n;
@@ -162,7 +201,7 @@ export class X86Machine {
         this.pio.register(0xa0, 2, this.pic.device('slave'), 'pic-slave');
         this.pio.register(PC_TESTDEV_IRQ_BASE, PC_TESTDEV_IRQ_LINES, new PcTestdevIrq({ setIrq: (n, l) => this.isaIrq(n, l) }), 'pc-testdev-irq');
         this.pio.register(PC_TESTDEV_IOPORT, 4, new PcTestdevIoport(), 'pc-testdev-ioport');
-        const fwcfg = new FwCfg({ ramSize: size, cpus: 1, maxCpus: 1 }, (what) => trace('vmm:device:guest-error', { device: 'fw_cfg', what }));
+        const fwcfg = new FwCfg({ ramSize: size, cpus, maxCpus: cpus }, (what) => trace('vmm:device:guest-error', { device: 'fw_cfg', what }));
         this.pio.register(FW_CFG_BASE, 2, fwcfg, 'fw_cfg');
       }
       this.ctx = {
@@ -183,21 +222,30 @@ export class X86Machine {
     pending.length = 0;
   }
 
-  /** Runs the guest until it stops, synchronously (nothing else runs meanwhile); flushes serial output. */
+  /**
+   * Runs the guest until it stops, synchronously (nothing else runs
+   * meanwhile); flushes serial output. Several vCPUs run this way only on
+   * the sim (round robin); on KVM they need threads: use runAsync().
+   */
   run(): RunResult {
-    return this.finish(runVcpu(this.ctx));
+    if (this.vcpus.length === 1) return this.finish(runVcpu(this.ctx));
+    if (this.vm.kind !== 'sim') throw new InvalidArgumentError(`${this.vcpus.length} vCPUs on ${this.vm.kind} run on threads: use runAsync()`);
+    return this.finish(runVcpusRoundRobinSync(this.ctx, this.vcpus));
   }
 
   /** Runs the guest until it stops, letting the event loop serve eventfds, timers and stdin meanwhile. */
   async runAsync(): Promise<RunResult> {
-    return this.finish(await runVcpuAsync(this.ctx));
+    if (this.vcpus.length === 1) return this.finish(await runVcpuAsync(this.ctx));
+    if (this.vm.kind === 'sim') return this.finish(await runVcpusRoundRobin(this.ctx, this.vcpus, () => this.lines.size > 0));
+    return this.finish(await runVcpusThreaded(this.ctx, this.vcpus));
   }
 
   private finish(reason: StopReason): RunResult {
     this.flushSerial(this.serialPending);
     const status = exitStatusFor(reason);
     trace('vmm:machine:stop', { reason: reason.kind, status });
-    return { status, reason, exits: this.ctx.exits, instructions: this.vcpu.instructionsRetired };
+    const instructions = this.vm.kind === 'sim' ? this.vcpus.reduce((n, v) => n + (v.instructionsRetired ?? 0), 0) : undefined;
+    return { status, reason, exits: this.ctx.exits, instructions };
   }
 
   /** An ISA/GSI line: to the IOAPIC pin of the same number and, for ISA IRQs but the cascade, to the PIC. */
@@ -215,7 +263,9 @@ export class X86Machine {
     if (!this.irqchip) throw new InvalidArgumentError('IRQ lines need the split irqchip (irqchip: \'split\')');
     if (!Number.isInteger(pin) || pin < 0 || pin >= 24) throw new InvalidArgumentError(`IOAPIC pin ${pin} is outside 0..23`);
     if (this.lines.has(pin)) throw new InvalidArgumentError(`IOAPIC pin ${pin} already has a line`);
-    const line = new EventfdIrqLine(this.vm, this.irqchip, pin, kind, [this.vcpu]);
+    // One vCPU runs KVM_RUN on this thread: kick it so the event is served. Several run on their own
+    // threads while this one waits in its event loop: the callback runs at once, no kick needed.
+    const line = new EventfdIrqLine(this.vm, this.irqchip, pin, kind, this.vcpus.length === 1 ? [this.vcpu] : []);
     this.lines.set(pin, line);
     return line;
   }

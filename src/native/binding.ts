@@ -237,6 +237,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 
 let cached: NativeBinding | null | undefined;
+let cachedPath: string | undefined;
 let loadError: Error | undefined;
 
 function candidatePaths(): string[] {
@@ -254,6 +255,7 @@ export function tryLoadBinding(): NativeBinding | null {
     if (!existsSync(p)) continue;
     try {
       cached = require(p) as NativeBinding;
+      cachedPath = p;
       return cached;
     } catch (e) {
       loadError = e as Error;
@@ -262,6 +264,12 @@ export function tryLoadBinding(): NativeBinding | null {
   loadError ??= new Error(`native addon not found (looked in ${candidatePaths().join(', ')}); run npm install`);
   cached = null;
   return null;
+}
+
+/** The file the addon was loaded from (vCPU threads load the same one), or undefined if it is not loaded. */
+export function bindingPath(): string | undefined {
+  tryLoadBinding();
+  return cachedPath;
 }
 
 /** The addon; throws when it cannot be loaded. */

@@ -12,6 +12,7 @@ function scripted(exits: VcpuExit[]): Vcpu {
   return {
     id: 0,
     run: () => exits[i++] ?? { kind: 'shutdown' },
+    runOnThread: () => Promise.resolve(exits[i++] ?? { kind: 'shutdown' }),
     kick: () => {},
     getRegs: () => { throw new Error('unused'); },
     setRegs: () => {},

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../helpers/backends.js';
-import { listGuests, runGuest } from '../helpers/guests.js';
+import { listGuests, runGuest, runGuestAsync } from '../helpers/guests.js';
 import { hostQuirk } from '../helpers/host-quirks.js';
 
 const guests = listGuests();
@@ -22,10 +22,11 @@ describe.each(BACKENDS)('guests on $title', (backend) => {
   for (const g of guests) {
     const quirk = backend.kind === 'kvm' && !backend.skip && g.hostQuirk ? hostQuirk(g.hostQuirk) : null;
     const title = `${g.name}: serial output and exit status match the expectation${quirk ? ` (skipped: ${quirk}; checked under QEMU TCG)` : ''}`;
-    it.skipIf(backend.skip || quirk !== null)(title, () => {
+    it.skipIf(backend.skip || quirk !== null)(title, async () => {
       const hv = backend.open();
       try {
-        const r = runGuest(hv, g, g.irqchip);
+        // Several vCPUs run on threads (KVM) or round robin (sim): the asynchronous run.
+        const r = g.cpus > 1 ? await runGuestAsync(hv, g, g.irqchip) : runGuest(hv, g, g.irqchip);
         expect(r.serial).toBe(g.serial);
         expect(r.status).toBe(g.exitStatus);
         expect(r.reason.kind).toBe('debug-exit');

@@ -23,6 +23,8 @@ export interface GuestExpectation {
   qemuDevices: string[];
   /** Force QEMU's accelerator for the reference run (see the expectation's qemuNote). */
   qemuAccel?: 'kvm' | 'tcg';
+  /** vCPUs (our --cpus, QEMU's -smp); default 1. */
+  cpus: number;
 }
 
 /**
@@ -51,6 +53,7 @@ export function listGuests(opts: { all?: boolean } = {}): GuestExpectation[] {
         qemuMachine: e.qemuMachine ?? 'pc',
         qemuDevices: e.qemuDevices ?? [],
         ...(e.qemuAccel ? { qemuAccel: e.qemuAccel } : {}),
+        cpus: e.cpus ?? 1,
       };
     })
     .filter((g): g is GuestExpectation => g !== null);
@@ -58,7 +61,32 @@ export function listGuests(opts: { all?: boolean } = {}): GuestExpectation[] {
 
 export interface GuestRun extends RunResult { serial: string }
 
-/** Boots a guest in-process on `hv` and collects its serial output. */
+/**
+ * Boots a guest in-process on `hv`, every vCPU it asks for, and collects its
+ * serial output; the event loop runs meanwhile (KVM vCPU threads need it).
+ */
+export async function runGuestAsync(
+  hv: Hypervisor, g: { elf: string; cmdline: string; memMiB: number; cpus?: number }, irqchip: 'none' | 'split' = 'none',
+): Promise<GuestRun> {
+  const chunks: Buffer[] = [];
+  const m = new X86Machine({
+    hypervisor: hv,
+    image: readFileSync(g.elf),
+    memMiB: g.memMiB,
+    cmdline: g.cmdline,
+    serialOut: (b) => chunks.push(Buffer.from(b)),
+    irqchip,
+    cpus: g.cpus ?? 1,
+  });
+  try {
+    const r = await m.runAsync();
+    return { ...r, serial: Buffer.concat(chunks).toString('latin1') };
+  } finally {
+    m.close();
+  }
+}
+
+/** Boots a one-vCPU guest in-process on `hv`, synchronously, and collects its serial output. */
 export function runGuest(hv: Hypervisor, g: { elf: string; cmdline: string; memMiB: number }, irqchip: 'none' | 'split' = 'none'): GuestRun {
   const chunks: Buffer[] = [];
   const m = new X86Machine({

@@ -13,7 +13,7 @@ export function runQemu(g: GuestExpectation, accel: 'kvm' | 'tcg'): { serial: st
   try {
     const out = join(dir, 'serial.out');
     const r = spawnSync(QEMU, [
-      '-machine', g.qemuMachine, '-accel', accel, '-m', String(g.memMiB), '-display', 'none', '-monitor', 'none',
+      '-machine', g.qemuMachine, '-accel', accel, '-m', String(g.memMiB), '-smp', String(g.cpus), '-display', 'none', '-monitor', 'none',
       '-serial', `file:${out}`, '-no-reboot', '-device', 'isa-debug-exit,iobase=0xf4,iosize=4',
       ...g.qemuDevices.flatMap((d) => ['-device', d]),
       '-kernel', g.elf, '-append', g.cmdline,

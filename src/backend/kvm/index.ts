@@ -2,7 +2,8 @@
  * The `kvm` backend: the backend contract over the native addon.
  * Thin: argument shaping, fd lifetime and exit decoding; no policy.
  */
-import { loadBinding, type NativeBinding, type PollerHandle } from '../../native/binding.js';
+import { bindingPath, loadBinding, type NativeBinding, type PollerHandle } from '../../native/binding.js';
+import { VcpuThread } from './vcpu-thread.js';
 import { ClosedError, InvalidArgumentError } from '../../errors.js';
 import { KvmRunView } from './exits.js';
 import type {
@@ -242,7 +243,24 @@ export class KvmVcpu implements Vcpu {
 
   run(): VcpuExit {
     if (this.h.closed) throw new ClosedError(`vCPU ${this.id}`);
-    const r = this.b.run(this.vcpuFd);
+    if (this.thread) throw new InvalidArgumentError(`vCPU ${this.id} runs on its own thread: use runOnThread()`);
+    return this.decode(this.b.run(this.vcpuFd));
+  }
+
+  private thread: VcpuThread | null = null;
+
+  async runOnThread(): Promise<VcpuExit> {
+    if (this.h.closed) throw new ClosedError(`vCPU ${this.id}`);
+    if (!this.thread) {
+      const addon = bindingPath();
+      if (!addon) throw new InvalidArgumentError('the native addon is not loaded');
+      this.thread = new VcpuThread(addon, this.vcpuFd, `vcpu${this.id}`);
+    }
+    const r = await this.thread.run();
+    return this.decode(r);
+  }
+
+  private decode(r: number): VcpuExit {
     if (r < 0) {
       // A kick: immediate_exit did its job; clear it so the next run enters the guest.
       this.runView.immediateExit = 0;
@@ -278,8 +296,19 @@ export class KvmVcpu implements Vcpu {
   }
 
   close(): void {
-    if (this.h.closed) return;
-    this.b.munmap(this.runBuffer);
-    this.h.close();
+    if (this.h.closed || this.closing) return;
+    const finish = (): void => {
+      this.b.munmap(this.runBuffer);
+      this.h.close();
+    };
+    if (this.thread) {
+      // The fd is closed only once its thread can no longer enter KVM_RUN with that number.
+      this.closing = true;
+      this.thread.stop(() => this.b.kick(this.vcpuFd), finish);
+      return;
+    }
+    finish();
   }
+
+  private closing = false;
 }

@@ -12,6 +12,12 @@ import { APIC_BASE, APIC_SIZE, type ApicSlot } from './split-irqchip.js';
 
 /** Instructions per interpreter slice; after one, run() returns `intr` (as if a signal interrupted KVM_RUN). */
 const SLICE = 1 << 20;
+/**
+ * The slice when the VM has several vCPUs: the round-robin quantum. Short
+ * enough that a CPU spinning on a flag another CPU sets, or on an IPI,
+ * waits a fraction of a millisecond, long enough to amortise the switch.
+ */
+const SMP_SLICE = 1 << 14;
 
 const REG_NAMES = ['rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi', 'rdi'] as const;
 
@@ -114,13 +120,14 @@ export class SimVcpu implements Vcpu {
       return { kind: 'intr' };
     }
     const lapic = this.apic?.lapic;
+    const slice = this.vm.liveVcpus > 1 ? SMP_SLICE : SLICE;
     for (;;) {
-      let budget = SLICE;
+      let budget = slice;
       if (lapic) {
         lapic.advance(this.now);
         if (lapic.hasInterrupt()) this.cpu.requestInterruptCheck();
         const deadline = lapic.nextDeadline();
-        if (deadline !== Infinity) budget = Math.max(1, Math.min(SLICE, deadline - this.now));
+        if (deadline !== Infinity) budget = Math.max(1, Math.min(slice, deadline - this.now));
       }
       const e: CpuExit = this.cpu.run(budget);
       switch (e.kind) {
@@ -164,6 +171,15 @@ export class SimVcpu implements Vcpu {
           throw new Error(`unhandled interpreter exit ${JSON.stringify(never)}`);
         }
       }
+    }
+  }
+
+  /** The sim has no threads: one slice (or up to the next exit), resolved at once. */
+  runOnThread(): Promise<VcpuExit> {
+    try {
+      return Promise.resolve(this.run());
+    } catch (e) {
+      return Promise.reject(e as Error);
     }
   }
 

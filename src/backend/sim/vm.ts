@@ -144,6 +144,9 @@ export class SimVm implements Vm {
     if (address > 0xffff_ffff - 3 * PAGE_SIZE) throw new BackendError('EINVAL', 'KVM_SET_TSS_ADDR', 'TSS address beyond 4 GiB');
   }
 
+  /** vCPUs created and not closed. */
+  get liveVcpus(): number { return this.vcpus.reduce((n, v) => n + (v.closed ? 0 : 1), 0); }
+
   createVcpu(id: number): SimVcpu {
     const S = 'KVM_CREATE_VCPU';
     this.check(S);

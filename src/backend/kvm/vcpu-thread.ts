@@ -1,0 +1,122 @@
+/**
+ * A vCPU's own thread: a worker that does nothing but KVM_RUN on the
+ * vCPU's fd when told to, and says when KVM_RUN returned. The exit itself
+ * is read on the JS thread that owns the devices, from its own mapping of
+ * the same `kvm_run` page (MAP_SHARED), so the worker holds no policy, no
+ * device and no decoding: one ioctl in a loop.
+ *
+ * Handshake over a SharedArrayBuffer (Int32Array):
+ *   [STATE]  IDLE → RUN (owner: enter KVM_RUN) → EXITED (worker: returned)
+ *            → RUN … ; STOP (owner: leave the loop; the worker ends)
+ *   [RESULT] KVM_RUN's return value, or -EINTR/-EAGAIN for a kick
+ *   [ERR]    errno when KVM_RUN failed otherwise (0 if it did not)
+ * The owner waits with Atomics.waitAsync, so its event loop (eventfd
+ * callbacks, stdin, the other vCPUs' exits) keeps running meanwhile.
+ */
+import { Worker } from 'node:worker_threads';
+import { BackendError, ERRNO, type ErrnoName } from '../../errors.js';
+
+const STATE = 0;
+const RESULT = 1;
+const ERR_SLOT = 2;
+/* 0 = IDLE: the state before the first run. */
+const RUN = 1;
+const EXITED = 2;
+const STOP = 3;
+
+// The worker's whole program. CommonJS because eval workers are scripts; it needs only the addon.
+const WORKER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const b = require(workerData.addon);
+const ctl = new Int32Array(workerData.ctl);
+const fd = workerData.fd;
+for (;;) {
+  let s;
+  while ((s = Atomics.load(ctl, ${STATE})) !== ${RUN} && s !== ${STOP}) Atomics.wait(ctl, ${STATE}, s);
+  if (s === ${STOP}) break;
+  let r = 0, err = 0;
+  try { r = b.run(fd); } catch (e) { err = (e && e.errno) || 5; }
+  ctl[${RESULT}] = r;
+  ctl[${ERR_SLOT}] = err;
+  if (Atomics.compareExchange(ctl, ${STATE}, ${RUN}, ${EXITED}) !== ${RUN}) break;
+  Atomics.notify(ctl, ${STATE});
+}
+`;
+
+// ES2024's Atomics.waitAsync (in V8 since Node 16), typed here for our ES2022 lib.
+type WaitAsyncResult = { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
+const waitAsync = (Atomics as unknown as {
+  waitAsync(a: Int32Array, index: number, value: number): WaitAsyncResult;
+}).waitAsync.bind(Atomics);
+
+export class VcpuThread {
+  private readonly ctl = new Int32Array(new SharedArrayBuffer(16));
+  private readonly worker: Worker;
+  private inFlight = false;
+  private stopped = false;
+  /** Called once the thread is done with the fd (after the last KVM_RUN returned, or at once when idle). */
+  private onIdleStop: (() => void) | null = null;
+
+  constructor(addonPath: string, fd: number, readonly name: string) {
+    this.worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { addon: addonPath, ctl: this.ctl.buffer, fd },
+      name,
+      stdout: false,
+      stderr: false,
+    });
+    // A stopped worker ends by itself; it must never keep the process alive.
+    this.worker.unref();
+  }
+
+  /** One KVM_RUN on the thread; resolves with its return value (negative: -EINTR/-EAGAIN). */
+  async run(): Promise<number> {
+    if (this.stopped) throw new BackendError('EBADF', 'KVM_RUN', `${this.name}: the vCPU thread is stopped`);
+    if (this.inFlight) throw new BackendError('EBUSY', 'KVM_RUN', `${this.name}: a KVM_RUN is already in flight`);
+    this.inFlight = true;
+    // Atomics.waitAsync alone does not keep Node's event loop alive: the worker does, while a run is in flight.
+    this.worker.ref();
+    try {
+      Atomics.store(this.ctl, STATE, RUN);
+      Atomics.notify(this.ctl, STATE);
+      const w = waitAsync(this.ctl, STATE, RUN);
+      if (w.async) await w.value;
+      const err = this.ctl[ERR_SLOT]!;
+      if (err !== 0) {
+        const name = (Object.keys(ERRNO) as ErrnoName[]).find((k) => ERRNO[k] === err) ?? 'EIO';
+        throw new BackendError(name, 'KVM_RUN', `${this.name}: KVM_RUN failed with errno ${err}`);
+      }
+      return this.ctl[RESULT]!;
+    } finally {
+      this.inFlight = false;
+      this.worker.unref();
+      const done = this.onIdleStop;
+      this.onIdleStop = null;
+      done?.();
+    }
+  }
+
+  get busy(): boolean { return this.inFlight; }
+
+  /**
+   * Ends the thread. `kick` must bring an in-flight KVM_RUN back (immediate_exit
+   * plus a signal); `whenIdle` runs once no KVM_RUN can touch the fd any more,
+   * so the owner closes the fd only then (a reused fd number must never be run).
+   */
+  stop(kick: () => void, whenIdle: () => void): void {
+    if (this.stopped) { whenIdle(); return; }
+    this.stopped = true;
+    if (this.inFlight) {
+      this.onIdleStop = () => {
+        Atomics.store(this.ctl, STATE, STOP);
+        Atomics.notify(this.ctl, STATE);
+        whenIdle();
+      };
+      kick();
+      return;
+    }
+    Atomics.store(this.ctl, STATE, STOP);
+    Atomics.notify(this.ctl, STATE);
+    whenIdle();
+  }
+}
