@@ -1,4 +1,4 @@
-/* build: smp, build: irqwait.
+/* build: smp, build: irqwait, build: vectors.
  * ipi: every CPU pings every other CPU with a fixed IPI, physical
  * destination, vector 0x40 + its own APIC ID, then waits (IF=1, spinning)
  * until each other CPU's IPI has arrived. The BSP prints, per CPU, whether
@@ -8,7 +8,7 @@
 #define MAX_CPUS 64
 #define IPI_BASE 0x40
 
-extern char ipi_stubs[], spurious_entry[];
+extern char vector_stubs[], spurious_entry[];
 uint32_t wait_irq(volatile uint32_t *counter, uint32_t target);
 
 static uint64_t gdt[4] = {0, 0, 0x00cf9a000000ffffull, 0x00cf92000000ffffull}; /* 0x10 code, 0x18 data */
@@ -23,7 +23,7 @@ static void set_gate(int v, void *h) {
     idt[v] = (a & 0xffff) | (0x10u << 16) | ((uint64_t)0x8e00 << 32) | ((uint64_t)(a >> 16) << 48);
 }
 
-void ipi_handler(uint32_t vector) {
+void vector_handler(uint32_t vector) {
     uint32_t me = lapic_id(), from = vector - IPI_BASE;
     if (me < MAX_CPUS && from < MAX_CPUS) got[me][from]++;
     else stray++;
@@ -58,7 +58,7 @@ int kmain(uint32_t magic, const struct multiboot_info *mbi) {
     struct { uint16_t limit; uint32_t base; } __attribute__((packed)) gdtr = {sizeof gdt - 1, (uint32_t)gdt};
     __asm__ volatile("lgdt %0" : : "m"(gdtr));
     __asm__ volatile("ljmp $0x10, $1f\n1:\n\tmov $0x18, %%ax\n\tmov %%ax, %%ds\n\tmov %%ax, %%es\n\tmov %%ax, %%ss" : : : "eax", "memory");
-    for (int i = 0; i < MAX_CPUS; i++) set_gate(IPI_BASE + i, ipi_stubs + 16 * i);
+    for (int i = 0; i < MAX_CPUS; i++) set_gate(IPI_BASE + i, vector_stubs + 16 * i);
     set_gate(0xff, spurious_entry);
     idtr.base = (uint32_t)idt;
     outb(0x21, 0xff); /* 8259s masked, LINT0 masked: only IPIs reach the CPUs */
