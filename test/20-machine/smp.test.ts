@@ -1,0 +1,157 @@
+/**
+ * SMP plumbing: the machine's vCPU set (validation, per-vCPU CPUID, fw_cfg
+ * CPU count), the threaded and round-robin loops (every vCPU stops when
+ * one of them stops the machine; the sim's schedule is deterministic), and
+ * a vCPU that runs on its own thread refusing the synchronous run().
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BACKENDS } from '../helpers/backends.js';
+import { GUEST_DIR, runGuestAsync } from '../helpers/guests.js';
+import { SimHypervisor } from '../../src/backend/sim/index.js';
+import type { CpuidEntry, Vcpu, VcpuExit } from '../../src/backend/types.js';
+import { MmioBus, PioBus } from '../../src/machine/bus.js';
+import { runVcpusThreaded, runVcpusRoundRobin, type RunContext } from '../../src/machine/run-loop.js';
+import { cpuidForVcpu, X86Machine } from '../../src/machine/x86-pc.js';
+
+const SMP_BOOT = join(GUEST_DIR, 'smp-boot.elf');
+
+function fakeVcpu(id: number, exits: VcpuExit[], log: string[]): Vcpu {
+  let i = 0;
+  let kicked = false;
+  return {
+    id,
+    run: () => { throw new Error('threaded vCPUs are not run synchronously'); },
+    runOnThread: async () => {
+      await new Promise((r) => setImmediate(r));
+      if (kicked) { kicked = false; return { kind: 'intr' }; }
+      const e = exits[i++];
+      if (!e) { await new Promise((r) => setTimeout(r, 5)); return { kind: 'intr' }; }
+      return e;
+    },
+    kick: () => { log.push(`kick ${id}`); kicked = true; },
+    getRegs: () => { throw new Error('unused'); },
+    setRegs: () => {},
+    getSregs: () => { throw new Error('unused'); },
+    setSregs: () => {},
+    setCpuid: () => {},
+    interrupt: () => {},
+    getMpState: () => 'runnable',
+    setMpState: () => {},
+    instructionsRetired: undefined,
+    close: () => {},
+  };
+}
+
+describe('threaded run loop', () => {
+  it('serves every vCPU\'s exits on this thread and, when one stops the machine, kicks all and returns', async () => {
+    const log: string[] = [];
+    const pio = new PioBus();
+    const ctx: RunContext = { vcpu: undefined as unknown as Vcpu, pio, mmio: new MmioBus(), stop: null, exits: 0 };
+    pio.register(0x10, 1, { read: () => 0, write: (_o, _s, v) => { log.push(`out ${v}`); if (v === 9) ctx.stop = { kind: 'debug-exit', status: 19 }; } }, 'dev');
+    const out = (v: number): VcpuExit => ({ kind: 'io-out', port: 0x10, size: 1, count: 1, data: Uint8Array.of(v) });
+    const vcpus = [fakeVcpu(0, [out(1), out(2), out(9)], log), fakeVcpu(1, [out(5)], log), fakeVcpu(2, [], log)];
+    ctx.vcpu = vcpus[0]!;
+    const r = await runVcpusThreaded(ctx, vcpus);
+    expect(r).toEqual({ kind: 'debug-exit', status: 19 });
+    expect(log.filter((l) => l.startsWith('out'))).toEqual(['out 1', 'out 5', 'out 2', 'out 9']);
+    for (const id of [0, 1, 2]) expect(log).toContain(`kick ${id}`);
+  });
+
+  it('a failing vCPU stops the others and the error comes out', async () => {
+    const log: string[] = [];
+    const ctx: RunContext = { vcpu: undefined as unknown as Vcpu, pio: new PioBus(), mmio: new MmioBus(), stop: null, exits: 0 };
+    const bad = fakeVcpu(1, [], log);
+    bad.runOnThread = () => Promise.reject(new Error('EFAULT from KVM_RUN'));
+    const vcpus = [fakeVcpu(0, [], log), bad];
+    ctx.vcpu = vcpus[0]!;
+    await expect(runVcpusThreaded(ctx, vcpus)).rejects.toThrow('EFAULT');
+    expect(log).toContain('kick 0');
+  });
+});
+
+describe('machine vCPUs', () => {
+  it('refuses bad counts and SMP without the split irqchip, with a stable code', () => {
+    const hv = new SimHypervisor();
+    const image = readFileSync(SMP_BOOT);
+    const base = { hypervisor: hv, image, serialOut: () => {} };
+    for (const cpus of [0, -1, 1.5, 65]) {
+      expect(() => new X86Machine({ ...base, cpus, irqchip: 'split' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
+    }
+    expect(() => new X86Machine({ ...base, cpus: 2 })).toThrow(/irqchip 'split'/);
+    hv.close();
+  });
+
+  it('gives each vCPU its initial APIC ID in CPUID leaves 1, 0xb and 0x1f', () => {
+    const entries: CpuidEntry[] = [
+      { function: 1, index: 0, flags: 0, eax: 0x800f12, ebx: 0x0a0b0c0d, ecx: 0, edx: 0 },
+      { function: 0xb, index: 0, flags: 1, eax: 1, ebx: 1, ecx: 0x100, edx: 0 },
+      { function: 0x1f, index: 1, flags: 1, eax: 4, ebx: 8, ecx: 0x201, edx: 0 },
+      { function: 7, index: 0, flags: 1, eax: 0, ebx: 0x1234, ecx: 0, edx: 0 },
+    ];
+    const out = cpuidForVcpu(entries, 5);
+    expect(out[0]!.ebx).toBe(0x050b0c0d);
+    expect(out[1]!.edx).toBe(5);
+    expect(out[2]!.edx).toBe(5);
+    expect(out[3]).toEqual(entries[3]);
+    expect(entries[0]!.ebx).toBe(0x0a0b0c0d); // the host's table is not modified
+  });
+
+  it('the sim\'s round robin is deterministic: same guest, same instruction count and exits', async () => {
+    const runs = [];
+    for (let i = 0; i < 2; i++) {
+      const hv = new SimHypervisor();
+      try {
+        runs.push(await runGuestAsync(hv, { elf: join(GUEST_DIR, 'ipi.elf'), cmdline: '', memMiB: 64, cpus: 4 }, 'split'));
+      } finally {
+        hv.close();
+      }
+    }
+    expect(runs[0]!.serial).toContain('ipi: PASS');
+    expect(runs[1]!.instructions).toBe(runs[0]!.instructions);
+    expect(runs[1]!.exits).toBe(runs[0]!.exits);
+  });
+
+  it('round robin stops with halted when no vCPU can make progress and nothing can wake them', async () => {
+    const hv = new SimHypervisor();
+    // Two vCPUs but a one-CPU guest: the AP never gets a SIPI; the BSP runs hello and exits normally.
+    const m = new X86Machine({ hypervisor: hv, image: readFileSync(join(GUEST_DIR, 'hello.elf')), serialOut: () => {}, irqchip: 'split', cpus: 2 });
+    try {
+      const r = await m.runAsync();
+      expect(r.reason.kind).toBe('debug-exit');
+    } finally {
+      m.close();
+      hv.close();
+    }
+    const ctx: RunContext = { vcpu: undefined as unknown as Vcpu, pio: new PioBus(), mmio: new MmioBus(), stop: null, exits: 0 };
+    const idle = { ...fakeVcpu(0, [], []), run: (): VcpuExit => ({ kind: 'intr' }), instructionsRetired: 7 };
+    ctx.vcpu = idle;
+    expect(await runVcpusRoundRobin(ctx, [idle])).toEqual({ kind: 'halted' });
+  });
+});
+
+describe.each(BACKENDS)('SMP on $title', (backend) => {
+  it.skipIf(backend.skip)('fw_cfg reports the CPU count and every AP reports in (smp-boot, 3 vCPUs)', async () => {
+    const hv = backend.open();
+    try {
+      const r = await runGuestAsync(hv, { elf: SMP_BOOT, cmdline: '', memMiB: 64, cpus: 3 }, 'split');
+      expect(r.serial).toBe('cpus: 3, bsp apic id: 0\ncpu 1: up\ncpu 2: up\naps up: 2\nsmp-boot: PASS\n');
+      expect(r.status).toBe(1);
+    } finally {
+      hv.close();
+    }
+  });
+
+  it.skipIf(backend.skip)('the synchronous run() of several vCPUs: the sim runs them round robin, KVM refuses', () => {
+    const hv = backend.open();
+    const m = new X86Machine({ hypervisor: hv, image: readFileSync(SMP_BOOT), serialOut: () => {}, irqchip: 'split', cpus: 2 });
+    try {
+      if (backend.kind === 'sim') expect(m.run().status).toBe(1);
+      else expect(() => m.run()).toThrow(/use runAsync/);
+    } finally {
+      m.close();
+      hv.close();
+    }
+  });
+});
