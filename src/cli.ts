@@ -2,7 +2,7 @@
  * `vmm` — the command line. Guest serial output on stdout, logs on stderr,
  * exit status = the guest's debug-exit status (QEMU's rule: (value << 1) | 1).
  */
-import { readFileSync, writeSync } from 'node:fs';
+import { fstatSync, readFileSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { openHypervisor, type BackendChoice } from './backend/index.js';
 import { createLogger, logTraceEvents, LOG_LEVELS, type LogLevel } from './log.js';
@@ -32,7 +32,8 @@ Options:
   --log-level LEVEL       ${LOG_LEVELS.join('|')} (default warn); logs go to stderr
   -h, --help              this text
 
-Devices: 16550 UART at 0x3f8 (stdout), isa-debug-exit at 0xf4, port 0x80 sink.
+Devices: 16550 UART at 0x3f8 (output to stdout; input from stdin when stdin is
+a terminal, a pipe or a file), isa-debug-exit at 0xf4, port 0x80 sink.
 
 Exit status:
   (v << 1) | 1   the guest wrote v to isa-debug-exit (QEMU's rule)
@@ -120,12 +121,17 @@ export async function main(argv: string[]): Promise<number> {
   if (backend === 'auto') process.stderr.write(`vmm: ${reason}\n`);
   trace('vmm:machine:backend', { backend: hypervisor.kind, reason });
   let machine: X86Machine | undefined;
+  const feedStdin = stdinHasInput();
+  let stopStdin = (): void => {};
   try {
     machine = new X86Machine({
       hypervisor, image: bytes, memMiB, cmdline: values.cmdline, irqchip, cpus,
       ...(initrd ? { modules: [{ data: initrd, cmdline: values.initrd ?? '' }] } : {}),
       serialOut: (b) => { writeSync(1, b); },
+      // stdin must reach a guest that waits halted inside KVM_RUN: its vCPU gets a thread of its own.
+      vcpuThreads: feedStdin,
     });
+    if (feedStdin) stopStdin = feedSerial(machine);
     const result = await machine.runAsync();
     log.info({ reason: result.reason.kind, status: result.status, exits: result.exits, instructions: result.instructions }, 'guest stopped');
     if (result.reason.kind !== 'debug-exit') log.warn({ reason: result.reason }, `guest stopped without debug-exit: ${result.reason.kind}`);
@@ -134,8 +140,31 @@ export async function main(argv: string[]): Promise<number> {
     const code = e instanceof VmmError || (e as { code?: string }).code ? ` [${(e as { code?: string }).code}]` : '';
     return fail(`${(e as Error).message}${code}`, EX_SOFTWARE);
   } finally {
+    stopStdin();
     machine?.close();
     hypervisor.close();
     unsubscribe();
   }
+}
+
+/** stdin carries input for the guest: a terminal, a pipe, a file or a socket (not /dev/null or closed). */
+function stdinHasInput(): boolean {
+  try {
+    const st = fstatSync(0);
+    return process.stdin.isTTY === true || st.isFIFO() || st.isFile() || st.isSocket();
+  } catch {
+    return false;
+  }
+}
+
+/** Feeds stdin into the UART's receiver until stopped; stopping releases stdin so the process can exit. */
+function feedSerial(machine: X86Machine): () => void {
+  const onData = (chunk: Buffer): void => machine.serialIn(chunk);
+  process.stdin.on('data', onData);
+  process.stdin.on('error', () => {});
+  return () => {
+    process.stdin.off('data', onData);
+    process.stdin.pause();
+    process.stdin.destroy();
+  };
 }

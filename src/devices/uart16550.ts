@@ -120,7 +120,12 @@ export class Uart16550 {
     this.deps.onGuestError?.(what);
   }
 
-  /** Bytes from the outside world (stdin) into the receiver. */
+  /** How many more bytes the receiver takes without an overrun (QEMU's can_receive): the FIFO's room, or the holding register's. */
+  get rxSpace(): number {
+    return Math.max(0, (this.fifoEnabled ? FIFO_SIZE : 1) - this.rx.length);
+  }
+
+  /** Bytes from the outside world (stdin) into the receiver; beyond rxSpace they overrun, as on the wire. */
   receive(bytes: Iterable<number>): void {
     for (const b of bytes) this.receiveByte(b & 0xff);
     this.updateIrq();

@@ -51,6 +51,13 @@ export interface X86MachineOptions {
    * needs irqchip 'split'. On KVM each vCPU runs on its own thread.
    */
   cpus?: number;
+  /**
+   * Run even a single KVM vCPU on its own thread (runAsync), so that this
+   * thread's event loop serves stdin and timers while the guest is halted
+   * inside KVM_RUN. Off by default: one vCPU on this thread is the fastest
+   * exit path.
+   */
+  vcpuThreads?: boolean;
 }
 
 export const UART_IOAPIC_PIN = 4;
@@ -180,7 +187,11 @@ export class X86Machine {
       });
       this.serialPending = pending;
       this.pio.register(UART_BASE, 8, {
-        read: (off) => this.uart.read(off),
+        read: (off) => {
+          const v = this.uart.read(off);
+          if (this.serialQueue.length > 0) this.pumpSerialIn();
+          return v;
+        },
         write: (off, _size, v) => this.uart.write(off, v & 0xff),
       }, 'uart16550');
       const debugExit = new DebugExit({
@@ -235,9 +246,32 @@ export class X86Machine {
 
   /** Runs the guest until it stops, letting the event loop serve eventfds, timers and stdin meanwhile. */
   async runAsync(): Promise<RunResult> {
+    if (this.onThreads) return this.finish(await runVcpusThreaded(this.ctx, this.vcpus));
     if (this.vcpus.length === 1) return this.finish(await runVcpuAsync(this.ctx));
-    if (this.vm.kind === 'sim') return this.finish(await runVcpusRoundRobin(this.ctx, this.vcpus, () => this.lines.size > 0));
-    return this.finish(await runVcpusThreaded(this.ctx, this.vcpus));
+    return this.finish(await runVcpusRoundRobin(this.ctx, this.vcpus, () => this.lines.size > 0));
+  }
+
+  /** Whether runAsync runs the vCPUs on threads of their own (KVM with several vCPUs, or asked to). */
+  private get onThreads(): boolean {
+    return this.vm.kind === 'kvm' && (this.vcpus.length > 1 || this.opts.vcpuThreads === true);
+  }
+
+  /**
+   * Bytes from the outside world (the CLI's stdin) for the UART's receiver
+   * (RX interrupt on pin 4). Flow-controlled like QEMU's chardev: they wait
+   * here and enter the receiver only as the guest makes room, so a fast
+   * sender never overruns a guest that reads.
+   */
+  serialIn(bytes: Uint8Array): void {
+    for (const b of bytes) this.serialQueue.push(b);
+    this.pumpSerialIn();
+  }
+
+  private readonly serialQueue: number[] = [];
+
+  private pumpSerialIn(): void {
+    const n = Math.min(this.uart.rxSpace, this.serialQueue.length);
+    if (n > 0) this.uart.receive(this.serialQueue.splice(0, n));
   }
 
   private finish(reason: StopReason): RunResult {
@@ -263,9 +297,9 @@ export class X86Machine {
     if (!this.irqchip) throw new InvalidArgumentError('IRQ lines need the split irqchip (irqchip: \'split\')');
     if (!Number.isInteger(pin) || pin < 0 || pin >= 24) throw new InvalidArgumentError(`IOAPIC pin ${pin} is outside 0..23`);
     if (this.lines.has(pin)) throw new InvalidArgumentError(`IOAPIC pin ${pin} already has a line`);
-    // One vCPU runs KVM_RUN on this thread: kick it so the event is served. Several run on their own
-    // threads while this one waits in its event loop: the callback runs at once, no kick needed.
-    const line = new EventfdIrqLine(this.vm, this.irqchip, pin, kind, this.vcpus.length === 1 ? [this.vcpu] : []);
+    // One vCPU runs KVM_RUN on this thread: kick it so the event is served. vCPUs on their own threads
+    // leave this one waiting in its event loop: the callback runs at once, no kick needed.
+    const line = new EventfdIrqLine(this.vm, this.irqchip, pin, kind, this.onThreads ? [] : [this.vcpu]);
     this.lines.set(pin, line);
     return line;
   }
