@@ -188,6 +188,15 @@ export interface Vcpu {
   setCpuid(entries: readonly CpuidEntry[]): void;
   /** KVM_INTERRUPT: queue an external interrupt vector (userspace irqchip / ExtINT). */
   interrupt(vector: number): void;
+  /**
+   * kvm_run->request_interrupt_window: while on, KVM_RUN comes back with
+   * `irq-window-open` as soon as an interrupt() would be taken (IF = 1, no
+   * interrupt shadow, and with the in-kernel LAPIC its LINT0 accepting
+   * ExtINT).
+   */
+  setRequestInterruptWindow(on: boolean): void;
+  /** kvm_run->ready_for_interrupt_injection as of the last exit: an interrupt() now is taken at the next entry. */
+  readonly readyForInterruptInjection: boolean;
   /** KVM_GET_MP_STATE */
   getMpState(): MpState;
   /** KVM_SET_MP_STATE */

@@ -30,6 +30,8 @@ export interface RunContext {
   stop: StopReason | null;
   /** Called on `hlt`; return true if the vCPU should run again (something will wake it). */
   onHalt?: () => boolean;
+  /** Called before every KVM_RUN of `vcpu` (e.g. to inject ExtINT or ask for an interrupt window). */
+  beforeRun?: (vcpu: Vcpu) => void;
   /** KVM_EXIT_IOAPIC_EOI (split irqchip): the guest EOId a vector the userspace IOAPIC owns. */
   onIoapicEoi?: (vector: number) => void;
   /** Exits handled so far. */
@@ -102,7 +104,15 @@ function dispatch(ctx: RunContext, e: VcpuExit, vcpu: Vcpu = ctx.vcpu): void {
 
 /** Runs the vCPU until a device or an exit stops it (synchronously: nothing else runs meanwhile). */
 export function runVcpu(ctx: RunContext): StopReason {
-  while (ctx.stop === null) dispatch(ctx, ctx.vcpu.run());
+  const { vcpu, beforeRun } = ctx;
+  if (beforeRun) {
+    while (ctx.stop === null) {
+      beforeRun(vcpu);
+      dispatch(ctx, vcpu.run());
+    }
+  } else {
+    while (ctx.stop === null) dispatch(ctx, vcpu.run());
+  }
   return ctx.stop;
 }
 
@@ -120,6 +130,7 @@ const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmedi
 export async function runVcpuAsync(ctx: RunContext): Promise<StopReason> {
   let sinceYield = 0;
   while (ctx.stop === null) {
+    ctx.beforeRun?.(ctx.vcpu);
     const e = ctx.vcpu.run();
     dispatch(ctx, e);
     if (e.kind === 'intr' || ++sinceYield >= YIELD_EVERY) {
@@ -141,6 +152,7 @@ export async function runVcpusThreaded(ctx: RunContext, vcpus: readonly Vcpu[]):
   const results = await Promise.allSettled(vcpus.map(async (v) => {
     try {
       while (ctx.stop === null) {
+        ctx.beforeRun?.(v);
         const e = await v.runOnThread();
         if (ctx.stop !== null) break; // stopping: this exit (often the kick itself) needs no service
         dispatch(ctx, e, v);
@@ -167,6 +179,7 @@ function roundRobinTurn(ctx: RunContext, vcpus: readonly Vcpu[]): boolean {
   for (const v of vcpus) {
     const before = v.instructionsRetired ?? 0;
     for (;;) {
+      ctx.beforeRun?.(v);
       const e = v.run();
       if (e.kind === 'intr') break;
       dispatch(ctx, e, v);

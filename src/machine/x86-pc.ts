@@ -123,8 +123,9 @@ export class X86Machine {
   private readonly lines = new Map<number, EventfdIrqLine>();
   /**
    * The 8259 pair (irqchip 'split'): programmable and maskable, fed the same
-   * ISA lines as the IOAPIC as on a PC; its INT output is not yet delivered
-   * to the vCPU (ExtINT through KVM_INTERRUPT is future work).
+   * ISA lines as the IOAPIC as on a PC; its INT output reaches the BSP as
+   * ExtINT (KVM_INTERRUPT after an interrupt window) when LINT0 is in
+   * ExtINT mode.
    */
   readonly pic: Pic8259Pair | null = null;
   private readonly ctx: RunContext;
@@ -207,7 +208,11 @@ export class X86Machine {
       }, 'port80');
       const chip = this.irqchip;
       if (chip) {
-        this.pic = new Pic8259Pair({ intr: { set: () => {} }, onGuestError: (what) => trace('vmm:device:guest-error', { device: 'pic', what }) });
+        this.pic = new Pic8259Pair({
+          // INT rising: the BSP must pass through beforeRun; on its own thread it may sit halted in KVM_RUN.
+          intr: { set: (level) => { if (level && this.onThreads) this.vcpu.kick(); } },
+          onGuestError: (what) => trace('vmm:device:guest-error', { device: 'pic', what }),
+        });
         this.pio.register(0x20, 2, this.pic.device('master'), 'pic-master');
         this.pio.register(0xa0, 2, this.pic.device('slave'), 'pic-slave');
         this.pio.register(PC_TESTDEV_IRQ_BASE, PC_TESTDEV_IRQ_LINES, new PcTestdevIrq({ setIrq: (n, l) => this.isaIrq(n, l) }), 'pc-testdev-irq');
@@ -217,7 +222,7 @@ export class X86Machine {
       }
       this.ctx = {
         vcpu: this.vcpu, pio: this.pio, mmio: this.mmio, stop: null, exits: 0,
-        ...(chip ? { onIoapicEoi: (v: number) => chip.eoi(v) } : {}),
+        ...(chip ? { onIoapicEoi: (v: number) => chip.eoi(v), beforeRun: (v: Vcpu) => this.extInt(v) } : {}),
       };
     } catch (e) {
       this.vm.close();
@@ -280,6 +285,39 @@ export class X86Machine {
     trace('vmm:machine:stop', { reason: reason.kind, status });
     const instructions = this.vm.kind === 'sim' ? this.vcpus.reduce((n, v) => n + (v.instructionsRetired ?? 0), 0) : undefined;
     return { status, reason, exits: this.ctx.exits, instructions };
+  }
+
+  private irqWindowRequested = false;
+
+  /**
+   * ExtINT, before each KVM_RUN of the BSP: while the 8259's INT is high,
+   * acknowledge it (INTA) and inject the vector with KVM_INTERRUPT if the
+   * vCPU can take it now (IF = 1, LINT0 in ExtINT mode), else ask KVM for
+   * an interrupt-window exit and try again then. A masked LINT0 or IF = 0
+   * leaves the request in the PIC, as on a PC.
+   */
+  private extInt(v: Vcpu): void {
+    if (v !== this.vcpu) return;
+    const pic = this.pic!;
+    if (!pic.intr) {
+      if (this.irqWindowRequested) {
+        this.irqWindowRequested = false;
+        v.setRequestInterruptWindow(false);
+      }
+      return;
+    }
+    if (v.readyForInterruptInjection) {
+      const vector = pic.acknowledge();
+      v.interrupt(vector);
+      trace('vmm:pic:extint', { vector });
+      if (this.irqWindowRequested) {
+        this.irqWindowRequested = false;
+        v.setRequestInterruptWindow(false);
+      }
+    } else if (!this.irqWindowRequested) {
+      this.irqWindowRequested = true;
+      v.setRequestInterruptWindow(true);
+    }
   }
 
   /** An ISA/GSI line: to the IOAPIC pin of the same number and, for ISA IRQs but the cascade, to the PIC. */

@@ -18,6 +18,8 @@ export interface TraceEvents {
   'vmm:machine:stop': { reason: string; status: number };
   /** The IOAPIC delivered a pin as an MSI (accepted: how many vCPUs took it). */
   'vmm:ioapic:deliver': { pin: number; vector: number; destination: number; accepted: number };
+  /** The 8259 pair's vector was injected as ExtINT (KVM_INTERRUPT). */
+  'vmm:pic:extint': { vector: number };
   /** KVM_SET_GSI_ROUTING was issued by the routing manager. */
   'vmm:gsi:push': { entries: number; pushes: number };
   /** Which backend runs the machine, and why. */
@@ -39,7 +41,7 @@ export function channel(name: TraceName): diagnostics_channel.Channel {
 
 export const TRACE_NAMES: readonly TraceName[] = [
   'vmm:vcpu:exit', 'vmm:bus:unhandled', 'vmm:device:guest-error', 'vmm:machine:debug-exit',
-  'vmm:machine:stop', 'vmm:machine:backend', 'vmm:gsi:push', 'vmm:ioapic:deliver',
+  'vmm:machine:stop', 'vmm:machine:backend', 'vmm:gsi:push', 'vmm:ioapic:deliver', 'vmm:pic:extint',
 ];
 
 /** Publishes `payload` on `name` if anyone listens. */

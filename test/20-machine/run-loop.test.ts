@@ -20,6 +20,8 @@ function scripted(exits: VcpuExit[]): Vcpu {
     setSregs: () => {},
     setCpuid: () => {},
     interrupt: () => {},
+    setRequestInterruptWindow: () => {},
+    readyForInterruptInjection: false,
     getMpState: () => 'runnable',
     setMpState: () => {},
     instructionsRetired: undefined,

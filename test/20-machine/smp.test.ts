@@ -37,6 +37,8 @@ function fakeVcpu(id: number, exits: VcpuExit[], log: string[]): Vcpu {
     setSregs: () => {},
     setCpuid: () => {},
     interrupt: () => {},
+    setRequestInterruptWindow: () => {},
+    readyForInterruptInjection: false,
     getMpState: () => 'runnable',
     setMpState: () => {},
     instructionsRetired: undefined,

@@ -276,6 +276,8 @@ export class KvmVcpu implements Vcpu {
   setSregs(sregs: X86Sregs): void { this.b.setSregs(this.h.fd, sregs); }
   setCpuid(entries: readonly CpuidEntry[]): void { this.b.setCpuid2(this.h.fd, [...entries]); }
   interrupt(vector: number): void { this.b.interrupt(this.h.fd, vector); }
+  setRequestInterruptWindow(on: boolean): void { this.runView.requestInterruptWindow = on ? 1 : 0; }
+  get readyForInterruptInjection(): boolean { return this.runView.readyForInterruptInjection; }
 
   getMpState(): MpState {
     const n = this.b.getMpState(this.h.fd);

@@ -87,6 +87,7 @@ export class SimVcpu implements Vcpu {
       for (let i = Math.min(e.size, 4) - 1; i >= 0; i--) v = v * 256 + e.data[i]!;
       apic.lapic.write(off & ~3, v);
       this.cpu.requestInterruptCheck();
+      if (this.windowWanted) this.updateWindow(); // an LVT0 write may open or close the ExtINT window
       if (apic.pendingEoiExit >= 0) {
         const vector = apic.pendingEoiExit;
         apic.pendingEoiExit = -1;
@@ -232,10 +233,32 @@ export class SimVcpu implements Vcpu {
 
   interrupt(vector: number): void {
     if (!Number.isInteger(vector) || vector < 0 || vector > 255) throw new BackendError('EINVAL', 'KVM_INTERRUPT', `vector ${vector}`);
-    if (this.vm.splitIrqchipPins !== undefined && this.vm.irqchip) {
-      // With an in-kernel LAPIC, KVM_INTERRUPT is only for ExtINT; the LAPIC model decides.
-    }
+    // With the in-kernel LAPIC this is ExtINT (KVM's pending_external_vector): taken once IF = 1 and
+    // LINT0 accepts ExtINT; the VMM injects only when readyForInterruptInjection said so.
     this.cpu.injectInterrupt(vector);
+  }
+
+  private windowWanted = false;
+
+  setRequestInterruptWindow(on: boolean): void {
+    this.windowWanted = on;
+    this.updateWindow();
+  }
+
+  /** The interpreter's window exit, gated like KVM's on the LAPIC accepting ExtINT. */
+  private updateWindow(): void {
+    this.cpu.requestInterruptWindow(this.windowWanted && this.acceptsExtInt());
+  }
+
+  /** kvm_apic_accept_pic_intr: LINT0 unmasked in ExtINT mode (always, without an in-kernel LAPIC). */
+  private acceptsExtInt(): boolean {
+    if (!this.apic) return true;
+    const lvt0 = this.apic.lapic.read(0x350);
+    return (lvt0 & 0x1_0000) === 0 && ((lvt0 >>> 8) & 7) === 7;
+  }
+
+  get readyForInterruptInjection(): boolean {
+    return this.cpu.interruptsEnabled && this.acceptsExtInt();
   }
 
   getMpState(): MpState { return this.cpu.halted && this.mpState === 'runnable' ? 'halted' : this.mpState; }
