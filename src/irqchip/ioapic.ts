@@ -14,8 +14,12 @@
  *
  * Input levels are logical (asserted / deasserted), as QEMU's qemu_irq
  * lines are; the polarity bit is stored and reported but not applied.
+ *
+ * Each step is a trace event (src/trace/events.ts: vmm:ioapic:set_irq,
+ * service, route_update, eoi, remote_irr; the adapter adds deliver).
  */
 import { parseRte, encodeRte, rteToMsi, RTE_RESET_LO, type MsiMessage, type Rte } from './rte.js';
+import { trace } from '../trace/events.js';
 
 export const IOAPIC_PINS = 24;
 export const IOAPIC_VERSION = 0x20;
@@ -84,13 +88,18 @@ export class Ioapic {
     }
     const was = this.lines[pin]!;
     this.lines[pin] = level;
+    trace('vmm:ioapic:set_irq', { pin, level });
     const r = this.rte(pin);
     if (r.level) {
       if (level) this.service(pin);
       return;
     }
     // Edge: a rising edge latches, unless masked (82093AA: edges on a masked pin are lost).
-    if (level && !was && !r.masked) {
+    if (level && !was) {
+      if (r.masked) {
+        trace('vmm:ioapic:service', { pin, result: 'masked' });
+        return;
+      }
       this.irr[pin] = true;
       this.service(pin);
     }
@@ -100,24 +109,33 @@ export class Ioapic {
   private service(pin: number): void {
     const lo = this.rteLo[pin]!;
     const r = parseRte(lo, this.rteHi[pin]!);
-    if (r.masked) return;
+    if (r.masked) return void trace('vmm:ioapic:service', { pin, result: 'masked' });
     if (r.level) {
-      if (!this.lines[pin] || r.remoteIrr) return;
+      if (!this.lines[pin]) return void trace('vmm:ioapic:service', { pin, result: 'line-low' });
+      if (r.remoteIrr) return void trace('vmm:ioapic:service', { pin, result: 'remote-irr' });
       this.rteLo[pin] = lo | (1 << 14);
+      trace('vmm:ioapic:remote_irr', { pin, set: true });
+      trace('vmm:ioapic:service', { pin, result: 'delivered' });
       this.out.deliver(pin, rteToMsi(r));
       return;
     }
-    if (!this.irr[pin]) return;
+    if (!this.irr[pin]) return void trace('vmm:ioapic:service', { pin, result: 'no-edge' });
     this.irr[pin] = false;
+    trace('vmm:ioapic:service', { pin, result: 'delivered' });
     this.out.deliver(pin, rteToMsi(r));
   }
 
   /** The EOI of `vector` (a KVM_EXIT_IOAPIC_EOI, the sim LAPIC's broadcast, or the EOI register). */
   eoi(vector: number): void {
+    const completed: number[] = [];
     for (let pin = 0; pin < IOAPIC_PINS; pin++) {
       const lo = this.rteLo[pin]!;
-      if ((lo & 0xff) !== vector || !((lo >>> 15) & 1) || !((lo >>> 14) & 1)) continue;
-      this.rteLo[pin] = lo & ~(1 << 14);
+      if ((lo & 0xff) === vector && (lo >>> 15) & 1 && (lo >>> 14) & 1) completed.push(pin);
+    }
+    trace('vmm:ioapic:eoi', { vector, pins: completed });
+    for (const pin of completed) {
+      this.rteLo[pin] = this.rteLo[pin]! & ~(1 << 14);
+      trace('vmm:ioapic:remote_irr', { pin, set: false });
       this.out.resample(pin);
       // Still asserted: the device did not deassert in its handler; deliver again.
       this.service(pin);
@@ -133,11 +151,16 @@ export class Ioapic {
       const ro = (1 << 12) | (1 << 14);
       let lo = ((value & ~ro) | (oldLo & ro)) >>> 0;
       // Switching to edge clears remote IRR (it only has meaning for level pins).
-      if (!((lo >>> 15) & 1)) lo &= ~(1 << 14);
+      if (!((lo >>> 15) & 1) && (lo >>> 14) & 1) {
+        lo &= ~(1 << 14);
+        trace('vmm:ioapic:remote_irr', { pin, set: false });
+      }
       this.rteLo[pin] = lo >>> 0;
     }
     // Route first, from the new RTE; only then anything the write makes deliverable.
-    this.out.updateRoute(pin, rteToMsi(this.rte(pin)));
+    const msi = rteToMsi(this.rte(pin));
+    trace('vmm:ioapic:route_update', { pin, addressLo: msi.addressLo, data: msi.data });
+    this.out.updateRoute(pin, msi);
     const r = this.rte(pin);
     if (r.masked) return;
     if (r.level) this.service(pin);

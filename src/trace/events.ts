@@ -18,6 +18,16 @@ export interface TraceEvents {
   'vmm:machine:stop': { reason: string; status: number };
   /** The IOAPIC delivered a pin as an MSI (accepted: how many vCPUs took it). */
   'vmm:ioapic:deliver': { pin: number; vector: number; destination: number; accepted: number };
+  /** An IOAPIC input line changed (logical level). */
+  'vmm:ioapic:set_irq': { pin: number; level: boolean };
+  /** The IOAPIC looked at a pin to deliver it: delivered, or why not. */
+  'vmm:ioapic:service': { pin: number; result: 'delivered' | 'masked' | 'remote-irr' | 'line-low' | 'no-edge' };
+  /** A pin's MSI route was recomputed from its RTE (pushed to KVM before the next delivery). */
+  'vmm:ioapic:route_update': { pin: number; addressLo: number; data: number };
+  /** An EOI reached the IOAPIC (KVM_EXIT_IOAPIC_EOI or the EOI register); pins: level pins it completed. */
+  'vmm:ioapic:eoi': { vector: number; pins: number[] };
+  /** A level pin's remote IRR was set (delivery) or cleared (EOI, switch to edge). */
+  'vmm:ioapic:remote_irr': { pin: number; set: boolean };
   /** The 8259 pair's vector was injected as ExtINT (KVM_INTERRUPT). */
   'vmm:pic:extint': { vector: number };
   /** KVM_SET_GSI_ROUTING was issued by the routing manager. */
@@ -42,6 +52,7 @@ export function channel(name: TraceName): diagnostics_channel.Channel {
 export const TRACE_NAMES: readonly TraceName[] = [
   'vmm:vcpu:exit', 'vmm:bus:unhandled', 'vmm:device:guest-error', 'vmm:machine:debug-exit',
   'vmm:machine:stop', 'vmm:machine:backend', 'vmm:gsi:push', 'vmm:ioapic:deliver', 'vmm:pic:extint',
+  'vmm:ioapic:set_irq', 'vmm:ioapic:service', 'vmm:ioapic:route_update', 'vmm:ioapic:eoi', 'vmm:ioapic:remote_irr',
 ];
 
 /** Publishes `payload` on `name` if anyone listens. */
