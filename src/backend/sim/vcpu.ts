@@ -82,6 +82,8 @@ export class SimVcpu implements Vcpu {
   private apicAccess(e: { isWrite: boolean; address: number; size: number; data: Uint8Array }): VcpuExit | null {
     const apic = this.apic!;
     const off = e.address - APIC_BASE;
+    // The timer's current count (and an expiry) as of this instruction, not of the slice's start.
+    apic.lapic.advance(this.now);
     if (e.isWrite) {
       let v = 0;
       for (let i = Math.min(e.size, 4) - 1; i >= 0; i--) v = v * 256 + e.data[i]!;
