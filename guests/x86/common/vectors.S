@@ -46,4 +46,39 @@ wait_irq_spins:
 2:      cli
         mov $1, %eax
         ret
+
+/* uint32_t outb_wait_irq(uint32_t port, uint32_t value, volatile uint32_t *counter, uint32_t target, uint32_t spins):
+ * outb(port, value) with IF = 1 already (past the STI shadow), then wait_irq_spins.
+ * An interrupt the write causes is then taken as soon as the write completes,
+ * without an interrupt-window exit; it resumes in the wait loop, whose registers
+ * (ebx, esi, edi) were set up before the write. */
+        .globl outb_wait_irq
+outb_wait_irq:
+        push %ebx
+        push %esi
+        push %edi
+        mov 16(%esp), %edx
+        mov 20(%esp), %eax
+        mov 24(%esp), %ebx
+        mov 28(%esp), %esi
+        mov 32(%esp), %edi
+        movl $1f, resume_eip
+        sti
+        nop
+        outb %al, %dx
+1:      sti
+        cmp %esi, (%ebx)
+        jae 2f
+        pause
+        dec %edi
+        jnz 1b
+        cli
+        xor %eax, %eax
+        jmp 3f
+2:      cli
+        mov $1, %eax
+3:      pop %edi
+        pop %esi
+        pop %ebx
+        ret
         .section .note.GNU-stack, "", @progbits
