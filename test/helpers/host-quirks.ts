@@ -40,7 +40,7 @@ function probe(q: HostQuirk): string | null {
     // Seen only on the nested kvm_pvm hosts, and timing-dependent there (a probe run can pass while the
     // next run fails), so decide by the host, not by a run: the module is loaded or it is not.
     if (existsSync('/sys/module/kvm_pvm')) {
-      return "this host's KVM is kvm_pvm, which reports a level vector's EOI exit late and redelivers a masked level vector";
+      return "this host's KVM is kvm_pvm, which reports a level vector's EOI exit out of order with the guest's own EOI (seen before it, at the handler's first exit), so the IOAPIC redelivers";
     }
     return null;
   }
