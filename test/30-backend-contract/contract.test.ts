@@ -231,6 +231,53 @@ describe.each(BACKENDS)('backend contract: $title', (backend) => {
     efd.close();
   });
 
+  it('runOnThread gives the same exits as run(); afterwards run() is refused', async () => {
+    const vcpu = boot([
+      0xb0, 0x42, // mov al, 0x42
+      0xe6, 0x11, // out 0x11, al
+      0xf4, //       hlt
+    ]);
+    const e1 = await vcpu.runOnThread();
+    expect(e1).toMatchObject({ kind: 'io-out', port: 0x11, size: 1, count: 1 });
+    expect([...(e1 as { data: Uint8Array }).data]).toEqual([0x42]);
+    expect((await vcpu.runOnThread()).kind).toBe('hlt');
+    expect(() => vcpu.run()).toThrow(/runOnThread/);
+  });
+
+  it('a kick brings a vCPU spinning on its thread back with intr', async () => {
+    const vcpu = boot([0xeb, 0xfe]); // jmp $
+    const pending = vcpu.runOnThread();
+    setTimeout(() => vcpu.kick(), 20);
+    expect((await pending).kind).toBe('intr');
+  });
+
+  it('interrupt window: with IF = 0 not ready; the window exit comes after STI; KVM_INTERRUPT is then taken', () => {
+    const vcpu = boot([
+      0xe6, 0x80, // out 0x80, al   (IF = 0 here)
+      0xfb, //       sti
+      0x90, //       nop
+      0xeb, 0xfe, // jmp $
+    ]);
+    const dv = new DataView(ram.bytes.buffer, ram.bytes.byteOffset);
+    dv.setBigUint64(0x500 + 0x10, 0x00cf9a000000ffffn, true);
+    dv.setBigUint64(0x500 + 0x18, 0x00cf92000000ffffn, true);
+    const gate = 0x600 + 0x30 * 8;
+    dv.setUint16(gate, 0x2000, true);
+    dv.setUint16(gate + 2, 0x10, true);
+    dv.setUint16(gate + 4, 0x8e00, true);
+    ram.bytes.set([0xe6, 0x81, 0xf4], 0x2000); // out 0x81, al; hlt
+    const s = vcpu.getSregs();
+    vcpu.setSregs({ ...s, gdt: { base: 0x500n, limit: 0x1f }, idt: { base: 0x600n, limit: 0x7ff } });
+    expect(vcpu.run()).toMatchObject({ kind: 'io-out', port: 0x80 });
+    expect(vcpu.readyForInterruptInjection).toBe(false);
+    vcpu.setRequestInterruptWindow(true);
+    expect(vcpu.run().kind).toBe('irq-window-open');
+    expect(vcpu.readyForInterruptInjection).toBe(true);
+    vcpu.setRequestInterruptWindow(false);
+    vcpu.interrupt(0x30);
+    expect(vcpu.run()).toMatchObject({ kind: 'io-out', port: 0x81 });
+  });
+
   it('a kick makes the next run return intr without entering the guest', () => {
     const vcpu = boot([0xeb, 0xfe]); // jmp $
     vcpu.kick();

@@ -3,7 +3,7 @@
  * (ioeventfds are claimed before an exit reaches userspace, immediate_exit
  * for kicks, the exit shapes of struct kvm_run).
  */
-import { BackendError } from '../../errors.js';
+import { BackendError, InvalidArgumentError } from '../../errors.js';
 import type { CpuidEntry, MpState, Vcpu, VcpuExit, X86Regs, X86Segment, X86Sregs } from '../types.js';
 import { X86Cpu, type CpuExit, type SegmentState } from './x86/index.js';
 import { cpuidLookup, simCpuidTable } from './cpuid.js';
@@ -111,7 +111,15 @@ export class SimVcpu implements Vcpu {
     this.cpu.setMemoryMap(this.vm.memorySlots().map((s) => ({ gpa: s.gpa, bytes: s.bytes, readonly: (s.flags & 2) !== 0 })));
   }
 
+  /** runOnThread() was called: like KVM's, the vCPU now belongs to its "thread" and run() is refused. */
+  private onThread = false;
+
   run(): VcpuExit {
+    if (this.onThread) throw new InvalidArgumentError(`vCPU ${this.id} runs on its own thread: use runOnThread()`);
+    return this.runSlice();
+  }
+
+  private runSlice(): VcpuExit {
     if (this.isClosed) throw new BackendError('EBADF', 'KVM_RUN', `vCPU ${this.id} is closed`);
     if (this.kickPending) {
       this.kickPending = false;
@@ -179,8 +187,9 @@ export class SimVcpu implements Vcpu {
 
   /** The sim has no threads: one slice (or up to the next exit), resolved at once. */
   runOnThread(): Promise<VcpuExit> {
+    this.onThread = true;
     try {
-      return Promise.resolve(this.run());
+      return Promise.resolve(this.runSlice());
     } catch (e) {
       return Promise.reject(e as Error);
     }
