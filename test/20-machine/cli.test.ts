@@ -59,6 +59,16 @@ describe('vmm CLI', () => {
     expect(vmm(['run', g.elf, '--irqchip', 'xyz']).status).toBe(64);
   });
 
+  it('--cpus: more than one needs --irqchip split; bad counts are usage errors; smp-boot runs on the sim', () => {
+    const smp = join(GUEST_DIR, 'smp-boot.elf');
+    expect(vmm(['run', smp, '--backend', 'sim', '--cpus', '2']).status).toBe(64);
+    expect(vmm(['run', smp, '--backend', 'sim', '--cpus', '0', '--irqchip', 'split']).status).toBe(64);
+    expect(vmm(['run', smp, '--backend', 'sim', '--cpus', 'two', '--irqchip', 'split']).status).toBe(64);
+    const r = vmm(['run', smp, '--backend', 'sim', '--cpus', '3', '--irqchip', 'split']);
+    expect(r.stdout).toBe('cpus: 3, bsp apic id: 0\ncpu 1: up\ncpu 2: up\naps up: 2\nsmp-boot: PASS\n');
+    expect(r.status).toBe(1);
+  });
+
   it('--initrd loads a module: a missing file is a usage error', () => {
     expect(vmm(['run', hello.elf, '--initrd', '/nonexistent/initrd']).status).toBe(64);
     const r = vmm(['run', hello.elf, '--backend', 'sim', '--initrd', VMM]);

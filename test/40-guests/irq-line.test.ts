@@ -24,11 +24,14 @@ function writeFromWorker(fd: number, ms: number): Worker {
 }
 
 describe.each(BACKENDS)('eventfd IRQ line on $title', (backend) => {
-  it.skipIf(backend.skip)('a level line asserted from outside the vCPU thread reaches the guest', async () => {
+  it.skipIf(backend.skip).each([
+    { how: 'the vCPU on the device thread (kicked by the poller)', vcpuThreads: false },
+    { how: 'the vCPU on its own thread (the event loop serves the eventfd)', vcpuThreads: true },
+  ])('a level line asserted from outside the vCPU thread reaches the guest: $how', async ({ vcpuThreads }) => {
     const hv = backend.open();
     const chunks: Buffer[] = [];
     const m = new X86Machine({
-      hypervisor: hv, image: readFileSync(g.elf), memMiB: g.memMiB, cmdline: g.cmdline, irqchip: 'split',
+      hypervisor: hv, image: readFileSync(g.elf), memMiB: g.memMiB, cmdline: g.cmdline, irqchip: 'split', vcpuThreads,
       serialOut: (b) => chunks.push(Buffer.from(b)),
     });
     const line = m.addIrqLine(6, 'level');
