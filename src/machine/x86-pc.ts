@@ -193,7 +193,11 @@ export class X86Machine {
           if (this.serialQueue.length > 0) this.pumpSerialIn();
           return v;
         },
-        write: (off, _size, v) => this.uart.write(off, v & 0xff),
+        write: (off, _size, v) => {
+          this.uart.write(off, v & 0xff);
+          // An FCR write can empty or enlarge the receiver: let waiting input in.
+          if (this.serialQueue.length > 0) this.pumpSerialIn();
+        },
       }, 'uart16550');
       const debugExit = new DebugExit({
         onExit: (status) => {
