@@ -12,6 +12,7 @@
 //                                      (rte-rewrite.elf: 24 RTEs changed per round, one interrupt per round)
 //   route_pushes_per_same_rte_write    the same when every round rewrites the same values
 //   ioapic_storm_vs_qemu  wall time of ioapic-storm.elf n=N under QEMU split irqchip on KVM ÷ ours on KVM
+//   threaded_exit_ratio   exits/s with the vCPU on its own thread ÷ with KVM_RUN on the device thread
 //
 // Throughput figures take the best of several alternated runs: this nested host's
 // speed wanders by ±15% from run to run, for the references and for us alike.
@@ -183,5 +184,40 @@ if (want('ioapic_storm_vs_qemu')) {
     const perIrq = (a, b) => ((a - b) * 1000 / (n - 1)).toFixed(1);
     print('ioapic_storm_vs_qemu', (mq / mo).toFixed(2),
       `n=${n}, median of ${reps}: QEMU ${mq.toFixed(0)} ms, ours ${mo.toFixed(0)} ms; per interrupt QEMU ${perIrq(mq, mq1)} us, ours ${perIrq(mo, mo1)} us (n=1 runs: ${mq1.toFixed(0)} / ${mo1.toFixed(0)} ms)`);
+  }
+}
+
+// threaded_exit_ratio -----------------------------------------------------------------
+// exits/s of bench-pio.elf with its vCPU on a thread of its own (what --cpus N > 1 and
+// stdin input use: KVM_RUN in a worker, the exit handed to the device thread through
+// shared memory) ÷ exits/s with KVM_RUN on the device thread; alternated, best of R.
+if (want('threaded_exit_ratio')) {
+  if (kvmWhy) print('threaded_exit_ratio', 'skipped', kvmWhy);
+  else {
+    const count = quick ? 50_000 : 200_000;
+    const reps = quick ? 2 : 5;
+    const rate = async (vcpuThreads) => {
+      const { hypervisor } = openHypervisor('kvm');
+      const m = new X86Machine({
+        hypervisor, image: readFileSync(join(GUESTS, 'bench-pio.elf')), memMiB: 64, cmdline: `count=${count}`,
+        serialOut: () => {}, vcpuThreads,
+      });
+      try {
+        const t0 = performance.now();
+        const r = await m.runAsync();
+        return r.exits / ((performance.now() - t0) / 1000);
+      } finally {
+        m.close();
+        hypervisor.close();
+      }
+    };
+    const main = [], threaded = [];
+    for (let i = 0; i < reps; i++) {
+      main.push(await rate(false));
+      threaded.push(await rate(true));
+    }
+    const t = Math.max(...threaded), mm = Math.max(...main);
+    print('threaded_exit_ratio', (t / mm).toFixed(3),
+      `best of ${reps}: threaded ${Math.round(t)} vs device thread ${Math.round(mm)} exits/s; count=${count}`);
   }
 }
