@@ -87,14 +87,16 @@ export class VcpuThread {
     if (this.stopped) throw new BackendError('EBADF', 'KVM_RUN', `${this.name}: the vCPU thread is stopped`);
     if (this.inFlight) throw new BackendError('EBUSY', 'KVM_RUN', `${this.name}: a KVM_RUN is already in flight`);
     this.inFlight = true;
-    // Atomics.waitAsync alone does not keep Node's event loop alive: the worker does, while a run is in flight.
-    this.worker.ref();
+    let refd = false;
     try {
       Atomics.store(this.ctl, STATE, RUN);
       Atomics.notify(this.ctl, STATE);
       // Spin briefly for a quick exit; then let the event loop run until the worker says it is back.
       for (let i = 0; i < OWNER_SPINS && Atomics.load(this.ctl, STATE) === RUN; i++);
       if (Atomics.load(this.ctl, STATE) === RUN) {
+        // Atomics.waitAsync alone does not keep Node's event loop alive: the worker does, while we wait.
+        this.worker.ref();
+        refd = true;
         const w = waitAsync(this.ctl, STATE, RUN);
         if (w.async) await w.value;
       }
@@ -106,7 +108,7 @@ export class VcpuThread {
       return this.ctl[RESULT]!;
     } finally {
       this.inFlight = false;
-      this.worker.unref();
+      if (refd) this.worker.unref();
       const done = this.onIdleStop;
       this.onIdleStop = null;
       done?.();
