@@ -2,8 +2,8 @@
  * irq-wait: waits for one interrupt that the guest does not cause itself —
  * the VMM asserts IOAPIC pin "pin=N" (default 6) through an eventfd-backed
  * line, from another thread on KVM. Level-triggered vector 0x46 to APIC 0;
- * the handler EOIs. Proves that an event signalled while the vCPU runs (or
- * halts) in the kernel reaches the guest. */
+ * the handler EOIs. Proves that an event signalled while the vCPU runs (or,
+ * with "halt=1", sleeps in HLT inside KVM_RUN) reaches the guest. */
 #include "common/rt.h"
 
 #define IOAPIC ((volatile uint32_t *)0xfec00000)
@@ -12,6 +12,7 @@
 
 extern char irq_entry[], spurious_entry[];
 uint32_t wait_irq(volatile uint32_t *counter, uint32_t target);
+uint32_t wait_irq_hlt(volatile uint32_t *counter, uint32_t target);
 
 static uint64_t gdt[4] = {0, 0, 0x00cf9a000000ffffull, 0x00cf92000000ffffull};
 static uint64_t idt[256];
@@ -49,7 +50,8 @@ int kmain(uint32_t magic, const struct multiboot_info *mbi) {
     put_dec(pin);
     putc('\n');
     int ok = 1;
-    for (int i = 0; i < 50 && !(ok = wait_irq(&count, 1)); i++) { /* keep waiting, bounded */ }
+    if (cmdline_u32(mbi, "halt", 0)) ok = wait_irq_hlt(&count, 1);
+    else for (int i = 0; i < 50 && !(ok = wait_irq(&count, 1)); i++) { /* keep waiting, bounded */ }
     puts(ok ? "external interrupt received\nirq-wait: PASS\n" : "no interrupt\nirq-wait: FAIL\n");
     return ok ? 0 : 1;
 }
