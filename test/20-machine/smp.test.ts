@@ -14,6 +14,7 @@ import type { CpuidEntry, Vcpu, VcpuExit } from '../../src/backend/types.js';
 import { MmioBus, PioBus } from '../../src/machine/bus.js';
 import { runVcpusThreaded, runVcpusRoundRobin, type RunContext } from '../../src/machine/run-loop.js';
 import { cpuidForVcpu, X86Machine } from '../../src/machine/x86-pc.js';
+import { VcpuThread } from '../../src/backend/kvm/vcpu-thread.js';
 
 const SMP_BOOT = join(GUEST_DIR, 'smp-boot.elf');
 
@@ -70,6 +71,14 @@ describe('threaded run loop', () => {
     ctx.vcpu = vcpus[0]!;
     await expect(runVcpusThreaded(ctx, vcpus)).rejects.toThrow('EFAULT');
     expect(log).toContain('kick 0');
+  });
+});
+
+describe('vCPU thread', () => {
+  it('a thread that cannot start fails its runs with EIO and the reason, without crashing or hanging', async () => {
+    const t = new VcpuThread('/nonexistent/kvm.node', 1_000_000, 'vcpu-test');
+    await expect(t.run()).rejects.toMatchObject({ code: 'EIO', syscall: 'KVM_RUN', message: expect.stringContaining('Cannot find module') });
+    await expect(t.run()).rejects.toMatchObject({ code: 'EIO' });
   });
 });
 

@@ -80,12 +80,29 @@ export class VcpuThread {
     });
     // A stopped worker ends by itself; it must never keep the process alive.
     this.worker.unref();
+    // A worker that dies (it could not load the addon, say) must not take the process down, nor leave
+    // a run waiting forever: the run in flight fails with EIO and says why.
+    this.worker.on('error', (e: Error) => this.died(`the vCPU thread failed: ${e.message}`));
+    this.worker.on('exit', (code: number) => { if (!this.stopped) this.died(`the vCPU thread exited (code ${code})`); });
+  }
+
+  /** Why the thread died, once it has; later runs fail at once. */
+  private deathReason: string | null = null;
+
+  private died(why: string): void {
+    this.deathReason ??= why;
+    if (Atomics.load(this.ctl, STATE) === RUN) {
+      this.ctl[ERR_SLOT] = ERRNO.EIO;
+      Atomics.store(this.ctl, STATE, EXITED);
+      Atomics.notify(this.ctl, STATE);
+    }
   }
 
   /** One KVM_RUN on the thread; resolves with its return value (negative: -EINTR/-EAGAIN). */
   async run(): Promise<number> {
     if (this.stopped) throw new BackendError('EBADF', 'KVM_RUN', `${this.name}: the vCPU thread is stopped`);
     if (this.inFlight) throw new BackendError('EBUSY', 'KVM_RUN', `${this.name}: a KVM_RUN is already in flight`);
+    if (this.deathReason) throw new BackendError('EIO', 'KVM_RUN', `${this.name}: ${this.deathReason}`);
     this.inFlight = true;
     let refd = false;
     try {
@@ -101,6 +118,7 @@ export class VcpuThread {
         if (w.async) await w.value;
       }
       const err = this.ctl[ERR_SLOT]!;
+      if (this.deathReason) throw new BackendError('EIO', 'KVM_RUN', `${this.name}: ${this.deathReason}`);
       if (err !== 0) {
         const name = (Object.keys(ERRNO) as ErrnoName[]).find((k) => ERRNO[k] === err) ?? 'EIO';
         throw new BackendError(name, 'KVM_RUN', `${this.name}: KVM_RUN failed with errno ${err}`);
