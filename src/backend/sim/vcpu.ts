@@ -244,6 +244,8 @@ export class SimVcpu implements Vcpu {
 
   interrupt(vector: number): void {
     if (!Number.isInteger(vector) || vector < 0 || vector > 255) throw new BackendError('EINVAL', 'KVM_INTERRUPT', `vector ${vector}`);
+    // With the in-kernel LAPIC KVM holds one pending_external_vector and refuses a second.
+    if (this.apic && this.cpu.injected.length > 0) throw new BackendError('EEXIST', 'KVM_INTERRUPT', 'an external interrupt is already pending');
     // With the in-kernel LAPIC this is ExtINT (KVM's pending_external_vector): taken once IF = 1 and
     // LINT0 accepts ExtINT; the VMM injects only when readyForInterruptInjection said so.
     this.cpu.injectInterrupt(vector);
@@ -269,7 +271,8 @@ export class SimVcpu implements Vcpu {
   }
 
   get readyForInterruptInjection(): boolean {
-    return this.cpu.interruptsEnabled && this.acceptsExtInt();
+    // KVM: IF = 1, no shadow, no external vector still pending, and LINT0 accepting ExtINT.
+    return this.cpu.interruptsEnabled && this.cpu.injected.length === 0 && this.acceptsExtInt();
   }
 
   getMpState(): MpState { return this.cpu.halted && this.mpState === 'runnable' ? 'halted' : this.mpState; }
