@@ -7,6 +7,7 @@
  * Prints only what the architecture guarantees (order, remote IRR state),
  * never timing. */
 #include "common/rt.h"
+#include "common/gdt.h"
 
 #define IOAPIC ((volatile uint32_t *)0xfec00000)
 #define LAPIC(off) (*(volatile uint32_t *)(0xfee00000 + (off)))
@@ -17,7 +18,6 @@
 extern char irq_entry[], spurious_entry[];
 uint32_t wait_irq(volatile uint32_t *counter, uint32_t target);
 
-static uint64_t gdt[4] = {0, 0, 0x00cf9a000000ffffull, 0x00cf92000000ffffull}; /* 0x10 code, 0x18 data */
 static uint64_t idt[256];
 volatile uint32_t count, rirr_in_handler, keep_high;
 
@@ -47,10 +47,8 @@ static void say(const char *what, int ok) { puts(what); puts(ok ? ": yes\n" : ":
 
 int kmain(uint32_t magic, const struct multiboot_info *mbi) {
     (void)magic; (void)mbi;
-    struct { uint16_t limit; uint32_t base; } __attribute__((packed)) gdtr = {sizeof gdt - 1, (uint32_t)gdt},
-                                                                          idtr = {sizeof idt - 1, (uint32_t)idt};
-    __asm__ volatile("lgdt %0" : : "m"(gdtr));
-    __asm__ volatile("ljmp $0x10, $1f\n1:\n\tmov $0x18, %%ax\n\tmov %%ax, %%ds\n\tmov %%ax, %%es\n\tmov %%ax, %%ss" : : : "eax", "memory");
+    struct { uint16_t limit; uint32_t base; } __attribute__((packed)) idtr = {sizeof idt - 1, (uint32_t)idt};
+    load_flat_gdt();
     uint32_t h = (uint32_t)irq_entry;
     idt[VECTOR] = (h & 0xffff) | (0x10u << 16) | ((uint64_t)0x8e00 << 32) | ((uint64_t)(h >> 16) << 48);
     h = (uint32_t)spurious_entry;

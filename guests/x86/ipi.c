@@ -4,24 +4,14 @@
  * until each other CPU's IPI has arrived. The BSP prints, per CPU, whether
  * it heard from every other CPU exactly once. */
 #include "common/smp.h"
+#include "common/irqguest.h"
 
 #define MAX_CPUS 64
 #define IPI_BASE 0x40
 
-extern char vector_stubs[], spurious_entry[];
-uint32_t wait_irq(volatile uint32_t *counter, uint32_t target);
-
-static uint64_t gdt[4] = {0, 0, 0x00cf9a000000ffffull, 0x00cf92000000ffffull}; /* 0x10 code, 0x18 data */
-static uint64_t idt[256];
-static struct { uint16_t limit; uint32_t base; } __attribute__((packed)) idtr = {sizeof idt - 1, 0};
 static volatile uint32_t got[MAX_CPUS][MAX_CPUS]; /* [receiver][sender] */
 static volatile uint32_t received[MAX_CPUS], up_count, done_count, go, stray;
 static uint32_t ncpus;
-
-static void set_gate(int v, void *h) {
-    uint32_t a = (uint32_t)h;
-    idt[v] = (a & 0xffff) | (0x10u << 16) | ((uint64_t)0x8e00 << 32) | ((uint64_t)(a >> 16) << 48);
-}
 
 void vector_handler(uint32_t vector) {
     uint32_t me = lapic_id(), from = vector - IPI_BASE;
@@ -31,12 +21,10 @@ void vector_handler(uint32_t vector) {
     LAPIC(LAPIC_EOI) = 0;
 }
 
-/* common/irqwait.S's irq_entry calls this; no gate points there here. */
-void irq_handler(void) { stray++; }
-
-static void cpu_setup(void) {
-    __asm__ volatile("lidt %0" : : "m"(idtr));
-    LAPIC(LAPIC_SVR) = 0x1ff; /* software enable, spurious vector 0xff */
+/* An AP: the BSP's IDT, its own LAPIC software-enabled. */
+static void ap_setup(void) {
+    load_idt();
+    LAPIC(LAPIC_SVR) = 0x1ff;
 }
 
 static void ping_all(uint32_t me) {
@@ -47,7 +35,7 @@ static void ping_all(uint32_t me) {
 }
 
 void ap_main(uint32_t id) {
-    cpu_setup();
+    ap_setup();
     atomic_inc(&up_count);
     while (!go) cpu_relax();
     ping_all(id);
@@ -55,16 +43,7 @@ void ap_main(uint32_t id) {
 
 int kmain(uint32_t magic, const struct multiboot_info *mbi) {
     (void)magic; (void)mbi;
-    struct { uint16_t limit; uint32_t base; } __attribute__((packed)) gdtr = {sizeof gdt - 1, (uint32_t)gdt};
-    __asm__ volatile("lgdt %0" : : "m"(gdtr));
-    __asm__ volatile("ljmp $0x10, $1f\n1:\n\tmov $0x18, %%ax\n\tmov %%ax, %%ds\n\tmov %%ax, %%es\n\tmov %%ax, %%ss" : : : "eax", "memory");
-    for (int i = 0; i < MAX_CPUS; i++) set_gate(IPI_BASE + i, vector_stubs + 16 * i);
-    set_gate(0xff, spurious_entry);
-    idtr.base = (uint32_t)idt;
-    outb(0x21, 0xff); /* 8259s masked, LINT0 masked: only IPIs reach the CPUs */
-    outb(0xa1, 0xff);
-    LAPIC(LAPIC_LINT0) = 1 << 16;
-    cpu_setup();
+    guest_setup(); /* GDT, IDT (vectors 0x40..0x7f: one per sender), 8259s and LINT0 masked: only IPIs */
 
     ncpus = fw_cfg_cpus();
     puts("cpus: "); put_dec(ncpus); putc('\n');

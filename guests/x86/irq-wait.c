@@ -5,6 +5,7 @@
  * the handler EOIs. Proves that an event signalled while the vCPU runs (or,
  * with "halt=1", sleeps in HLT inside KVM_RUN) reaches the guest. */
 #include "common/rt.h"
+#include "common/gdt.h"
 
 #define IOAPIC ((volatile uint32_t *)0xfec00000)
 #define LAPIC(off) (*(volatile uint32_t *)(0xfee00000 + (off)))
@@ -14,7 +15,6 @@ extern char irq_entry[], spurious_entry[];
 uint32_t wait_irq(volatile uint32_t *counter, uint32_t target);
 uint32_t wait_irq_hlt(volatile uint32_t *counter, uint32_t target);
 
-static uint64_t gdt[4] = {0, 0, 0x00cf9a000000ffffull, 0x00cf92000000ffffull};
 static uint64_t idt[256];
 volatile uint32_t count;
 
@@ -31,10 +31,8 @@ void irq_handler(void) {
 int kmain(uint32_t magic, const struct multiboot_info *mbi) {
     (void)magic;
     uint32_t pin = cmdline_u32(mbi, "pin", 6);
-    struct { uint16_t limit; uint32_t base; } __attribute__((packed)) gdtr = {sizeof gdt - 1, (uint32_t)gdt},
-                                                                          idtr = {sizeof idt - 1, (uint32_t)idt};
-    __asm__ volatile("lgdt %0" : : "m"(gdtr));
-    __asm__ volatile("ljmp $0x10, $1f\n1:\n\tmov $0x18, %%ax\n\tmov %%ax, %%ds\n\tmov %%ax, %%es\n\tmov %%ax, %%ss" : : : "eax", "memory");
+    struct { uint16_t limit; uint32_t base; } __attribute__((packed)) idtr = {sizeof idt - 1, (uint32_t)idt};
+    load_flat_gdt();
     gate(VECTOR, irq_entry);
     gate(0xff, spurious_entry);
     __asm__ volatile("lidt %0" : : "m"(idtr));

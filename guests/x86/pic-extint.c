@@ -6,23 +6,9 @@
  * Masking holds it back: IMR bit 3 (delivered at unmask, the request
  * still in IRR), and LINT0 masked. A slave line (IRQ 10, vector 0x4a)
  * goes through the cascade. IRR and ISR read back through OCW3. */
-#include "common/rt.h"
+#include "common/irqguest.h"
 
-#define LAPIC(off) (*(volatile uint32_t *)(0xfee00000 + (off)))
-
-extern char vector_stubs[], spurious_entry[];
-uint32_t wait_irq_spins(volatile uint32_t *counter, uint32_t target, uint32_t spins);
-
-static uint64_t gdt[4] = {0, 0, 0x00cf9a000000ffffull, 0x00cf92000000ffffull};
-static uint64_t idt[256];
 static volatile uint32_t count, last_vector, isr_in_handler;
-
-static void set_gate(int v, void *h) {
-    uint32_t a = (uint32_t)h;
-    idt[v] = (a & 0xffff) | (0x10u << 16) | ((uint64_t)0x8e00 << 32) | ((uint64_t)(a >> 16) << 48);
-}
-
-void irq_handler(void) {}
 
 void vector_handler(uint32_t vector) {
     last_vector = vector;
@@ -40,23 +26,15 @@ void vector_handler(uint32_t vector) {
 
 static int wait_one(uint32_t n) { return wait_irq_spins(&count, n, 200000); }
 static int stays_quiet(uint32_t n) { return !wait_irq_spins(&count, n, 20000); }
-static void say(const char *what, int ok) { puts(what); puts(ok ? ": yes\n" : ": NO\n"); }
 
 int kmain(uint32_t magic, const struct multiboot_info *mbi) {
     (void)magic; (void)mbi;
-    struct { uint16_t limit; uint32_t base; } __attribute__((packed)) gdtr = {sizeof gdt - 1, (uint32_t)gdt},
-                                                                          idtr = {sizeof idt - 1, (uint32_t)idt};
-    __asm__ volatile("lgdt %0" : : "m"(gdtr));
-    __asm__ volatile("ljmp $0x10, $1f\n1:\n\tmov $0x18, %%ax\n\tmov %%ax, %%ds\n\tmov %%ax, %%es\n\tmov %%ax, %%ss" : : : "eax", "memory");
-    for (int i = 0; i < 64; i++) set_gate(0x40 + i, vector_stubs + 16 * i);
-    set_gate(0xff, spurious_entry);
-    __asm__ volatile("lidt %0" : : "m"(idtr));
+    guest_setup(); /* GDT, IDT 0x40..0x7f (the PIC's vectors below), everything masked */
 
     /* ICW1-4 on both chips: edge, cascade, vectors 0x40 and 0x48, slave on IR2, 8086 mode. */
     outb(0x20, 0x11); outb(0x21, 0x40); outb(0x21, 0x04); outb(0x21, 0x01);
     outb(0xa0, 0x11); outb(0xa1, 0x48); outb(0xa1, 0x02); outb(0xa1, 0x01);
     outb(0x21, 0xff); outb(0xa1, 0xff);  /* everything masked */
-    LAPIC(0xf0) = 0x1ff;
     LAPIC(0x350) = 0x700;                /* LINT0: ExtINT, unmasked */
     int ok = 1, r;
 

@@ -6,6 +6,7 @@
  * rewrites the same values every round. The route-push benchmark counts
  * KVM_SET_GSI_ROUTING calls per RTE write with it. */
 #include "common/rt.h"
+#include "common/gdt.h"
 
 #define IOAPIC ((volatile uint32_t *)0xfec00000)
 #define LAPIC(off) (*(volatile uint32_t *)(0xfee00000 + (off)))
@@ -15,7 +16,6 @@ extern char irq_entry[], spurious_entry[], vector_stubs[];
 extern volatile uint32_t entered_vector;
 uint32_t wait_irq(volatile uint32_t *counter, uint32_t target);
 
-static uint64_t gdt[4] = {0, 0, 0x00cf9a000000ffffull, 0x00cf92000000ffffull};
 static uint64_t idt[256];
 volatile uint32_t count, last_isr_vector;
 
@@ -33,10 +33,8 @@ void irq_handler(void) {
 int kmain(uint32_t magic, const struct multiboot_info *mbi) {
     (void)magic;
     uint32_t rounds = cmdline_u32(mbi, "rounds", 20), same = cmdline_u32(mbi, "same", 0);
-    struct { uint16_t limit; uint32_t base; } __attribute__((packed)) gdtr = {sizeof gdt - 1, (uint32_t)gdt},
-                                                                          idtr = {sizeof idt - 1, (uint32_t)idt};
-    __asm__ volatile("lgdt %0" : : "m"(gdtr));
-    __asm__ volatile("ljmp $0x10, $1f\n1:\n\tmov $0x18, %%ax\n\tmov %%ax, %%ds\n\tmov %%ax, %%es\n\tmov %%ax, %%ss" : : : "eax", "memory");
+    struct { uint16_t limit; uint32_t base; } __attribute__((packed)) idtr = {sizeof idt - 1, (uint32_t)idt};
+    load_flat_gdt();
     for (int v = BASE_VECTOR; v < BASE_VECTOR + 24; v++) gate(v, vector_stubs + 16 * (v - BASE_VECTOR));
     gate(0xff, spurious_entry);
     __asm__ volatile("lidt %0" : : "m"(idtr));

@@ -5,10 +5,10 @@
  * stack by its LAPIC ID and reports in. The BSP prints who reported, in
  * APIC ID order, and passes when all N did. */
 #include "common/smp.h"
+#include "common/gdt.h"
 
 #define MAX_CPUS 64
 
-static uint64_t gdt[4] = {0, 0, 0x00cf9a000000ffffull, 0x00cf92000000ffffull}; /* 0x10 code, 0x18 data */
 static volatile uint32_t reported[MAX_CPUS], up_count, bad_id;
 
 void ap_main(uint32_t id) {
@@ -19,9 +19,7 @@ void ap_main(uint32_t id) {
 
 int kmain(uint32_t magic, const struct multiboot_info *mbi) {
     (void)magic; (void)mbi;
-    struct { uint16_t limit; uint32_t base; } __attribute__((packed)) gdtr = {sizeof gdt - 1, (uint32_t)gdt};
-    __asm__ volatile("lgdt %0" : : "m"(gdtr));
-    __asm__ volatile("ljmp $0x10, $1f\n1:\n\tmov $0x18, %%ax\n\tmov %%ax, %%ds\n\tmov %%ax, %%es\n\tmov %%ax, %%ss" : : : "eax", "memory");
+    load_flat_gdt();
     LAPIC(LAPIC_SVR) = 0x1ff;
 
     uint32_t n = fw_cfg_cpus();

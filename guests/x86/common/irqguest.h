@@ -1,4 +1,4 @@
-/* Shared set-up for the single-CPU interrupt guests (they say "build: irqwait,
+/* Shared set-up for the interrupt guests (they say "build: irqwait,
  * build: vectors"): a flat GDT, an IDT whose vectors 0x40..0x7f go to
  * common/vectors.S's stubs (vector_handler(vector)), the 8259s and LINT0
  * masked so that only the IOAPIC and the LAPIC interrupt, and helpers for
@@ -6,6 +6,7 @@
  * (wait_irq_spins): a PAUSE can cost a VM exit, so keep bounds modest. */
 #pragma once
 #include "common/rt.h"
+#include "common/gdt.h"
 
 #define IOAPIC ((volatile uint32_t *)0xfec00000)
 #define LAPIC(off) (*(volatile uint32_t *)(0xfee00000 + (off)))
@@ -16,13 +17,13 @@
 #define RTE_LOGICAL (1u << 11)
 
 extern char vector_stubs[], spurious_entry[];
+uint32_t wait_irq(volatile uint32_t *counter, uint32_t target);
 uint32_t wait_irq_spins(volatile uint32_t *counter, uint32_t target, uint32_t spins);
 void vector_handler(uint32_t vector);
 
 /* common/irqwait.S's irq_entry calls this; no gate points there. */
 void irq_handler(void) {}
 
-static uint64_t guest_gdt[4] = {0, 0, 0x00cf9a000000ffffull, 0x00cf92000000ffffull}; /* 0x10 code, 0x18 data */
 static uint64_t guest_idt[256];
 
 static inline void set_gate(int v, void *h) {
@@ -30,14 +31,17 @@ static inline void set_gate(int v, void *h) {
     guest_idt[v] = (a & 0xffff) | (0x10u << 16) | ((uint64_t)0x8e00 << 32) | ((uint64_t)(a >> 16) << 48);
 }
 
+/* The shared IDT on this CPU (the BSP in guest_setup; each AP loads it too). */
+static inline void load_idt(void) {
+    struct { uint16_t limit; uint32_t base; } __attribute__((packed)) idtr = {sizeof guest_idt - 1, (uint32_t)guest_idt};
+    __asm__ volatile("lidt %0" : : "m"(idtr));
+}
+
 static inline void guest_setup(void) {
-    struct { uint16_t limit; uint32_t base; } __attribute__((packed))
-        gdtr = {sizeof guest_gdt - 1, (uint32_t)guest_gdt}, idtr = {sizeof guest_idt - 1, (uint32_t)guest_idt};
-    __asm__ volatile("lgdt %0" : : "m"(gdtr));
-    __asm__ volatile("ljmp $0x10, $1f\n1:\n\tmov $0x18, %%ax\n\tmov %%ax, %%ds\n\tmov %%ax, %%es\n\tmov %%ax, %%ss" : : : "eax", "memory");
+    load_flat_gdt();
     for (int i = 0; i < 64; i++) set_gate(0x40 + i, vector_stubs + 16 * i);
     set_gate(0xff, spurious_entry);
-    __asm__ volatile("lidt %0" : : "m"(idtr));
+    load_idt();
     outb(0x21, 0xff); /* QEMU's BIOS leaves the 8259 wired to LINT0: mask both */
     outb(0xa1, 0xff);
     LAPIC(0x350) = 1u << 16; /* LVT LINT0 masked */

@@ -24,29 +24,6 @@ vector_common:
         add $16, %esp            /* vector, EIP, CS, EFLAGS of the wait loop */
         jmp *resume_eip
 
-/* uint32_t wait_irq_spins(volatile uint32_t *counter, uint32_t target, uint32_t spins):
- * common/irqwait.S's wait_irq with the bound given: spins with IF=1 until
- * *counter >= target (1) or `spins` PAUSEs went by (0). A PAUSE can cost a VM
- * exit (pause-loop exiting), so a bound in spins is a bound in time only roughly. */
-        .globl wait_irq_spins
-wait_irq_spins:
-        mov 4(%esp), %edx
-        mov 8(%esp), %ecx
-        mov 12(%esp), %eax
-        movl $1f, resume_eip
-1:      sti
-        cmp %ecx, (%edx)
-        jae 2f
-        pause
-        dec %eax
-        jnz 1b
-        cli
-        xor %eax, %eax
-        ret
-2:      cli
-        mov $1, %eax
-        ret
-
 /* uint32_t outb_wait_irq(uint32_t port, uint32_t value, volatile uint32_t *counter, uint32_t target, uint32_t spins):
  * outb(port, value) with IF = 1 already (past the STI shadow), then wait_irq_spins.
  * An interrupt the write causes is then taken as soon as the write completes,
