@@ -6,27 +6,14 @@ import { describe, expect, it } from 'vitest';
 import type { Vcpu, VcpuExit } from '../../src/backend/types.js';
 import { MmioBus, PioBus } from '../../src/machine/bus.js';
 import { runVcpu, type RunContext } from '../../src/machine/run-loop.js';
+import { fakeVcpu } from '../helpers/fake-vcpu.js';
 
 function scripted(exits: VcpuExit[]): Vcpu {
   let i = 0;
-  return {
-    id: 0,
+  return fakeVcpu({
     run: () => exits[i++] ?? { kind: 'shutdown' },
     runOnThread: () => Promise.resolve(exits[i++] ?? { kind: 'shutdown' }),
-    kick: () => {},
-    getRegs: () => { throw new Error('unused'); },
-    setRegs: () => {},
-    getSregs: () => { throw new Error('unused'); },
-    setSregs: () => {},
-    setCpuid: () => {},
-    interrupt: () => {},
-    setRequestInterruptWindow: () => {},
-    readyForInterruptInjection: false,
-    getMpState: () => 'runnable',
-    setMpState: () => {},
-    instructionsRetired: undefined,
-    close: () => {},
-  };
+  });
 }
 
 function ctxFor(exits: VcpuExit[]): { ctx: RunContext; log: string[] } {

@@ -13,15 +13,17 @@ import { SimHypervisor } from '../../src/backend/sim/index.js';
 import type { CpuidEntry, Vcpu, VcpuExit } from '../../src/backend/types.js';
 import { MmioBus, PioBus } from '../../src/machine/bus.js';
 import { runVcpusThreaded, runVcpusRoundRobin, type RunContext } from '../../src/machine/run-loop.js';
+import { fakeVcpu } from '../helpers/fake-vcpu.js';
 import { cpuidForVcpu, X86Machine } from '../../src/machine/x86-pc.js';
 import { VcpuThread } from '../../src/backend/kvm/vcpu-thread.js';
 
 const SMP_BOOT = join(GUEST_DIR, 'smp-boot.elf');
 
-function fakeVcpu(id: number, exits: VcpuExit[], log: string[]): Vcpu {
+/** A vCPU on a "thread": replays `exits`, then idles; a kick brings it back with intr. */
+function threadedVcpu(id: number, exits: VcpuExit[], log: string[]): Vcpu {
   let i = 0;
   let kicked = false;
-  return {
+  return fakeVcpu({
     id,
     run: () => { throw new Error('threaded vCPUs are not run synchronously'); },
     runOnThread: async () => {
@@ -32,19 +34,7 @@ function fakeVcpu(id: number, exits: VcpuExit[], log: string[]): Vcpu {
       return e;
     },
     kick: () => { log.push(`kick ${id}`); kicked = true; },
-    getRegs: () => { throw new Error('unused'); },
-    setRegs: () => {},
-    getSregs: () => { throw new Error('unused'); },
-    setSregs: () => {},
-    setCpuid: () => {},
-    interrupt: () => {},
-    setRequestInterruptWindow: () => {},
-    readyForInterruptInjection: false,
-    getMpState: () => 'runnable',
-    setMpState: () => {},
-    instructionsRetired: undefined,
-    close: () => {},
-  };
+  });
 }
 
 describe('threaded run loop', () => {
@@ -54,7 +44,7 @@ describe('threaded run loop', () => {
     const ctx: RunContext = { vcpu: undefined as unknown as Vcpu, pio, mmio: new MmioBus(), stop: null, exits: 0 };
     pio.register(0x10, 1, { read: () => 0, write: (_o, _s, v) => { log.push(`out ${v}`); if (v === 9) ctx.stop = { kind: 'debug-exit', status: 19 }; } }, 'dev');
     const out = (v: number): VcpuExit => ({ kind: 'io-out', port: 0x10, size: 1, count: 1, data: Uint8Array.of(v) });
-    const vcpus = [fakeVcpu(0, [out(1), out(2), out(9)], log), fakeVcpu(1, [out(5)], log), fakeVcpu(2, [], log)];
+    const vcpus = [threadedVcpu(0, [out(1), out(2), out(9)], log), threadedVcpu(1, [out(5)], log), threadedVcpu(2, [], log)];
     ctx.vcpu = vcpus[0]!;
     const r = await runVcpusThreaded(ctx, vcpus);
     expect(r).toEqual({ kind: 'debug-exit', status: 19 });
@@ -65,9 +55,9 @@ describe('threaded run loop', () => {
   it('a failing vCPU stops the others and the error comes out', async () => {
     const log: string[] = [];
     const ctx: RunContext = { vcpu: undefined as unknown as Vcpu, pio: new PioBus(), mmio: new MmioBus(), stop: null, exits: 0 };
-    const bad = fakeVcpu(1, [], log);
+    const bad = threadedVcpu(1, [], log);
     bad.runOnThread = () => Promise.reject(new Error('EFAULT from KVM_RUN'));
-    const vcpus = [fakeVcpu(0, [], log), bad];
+    const vcpus = [threadedVcpu(0, [], log), bad];
     ctx.vcpu = vcpus[0]!;
     await expect(runVcpusThreaded(ctx, vcpus)).rejects.toThrow('EFAULT');
     expect(log).toContain('kick 0');
@@ -136,7 +126,7 @@ describe('machine vCPUs', () => {
       hv.close();
     }
     const ctx: RunContext = { vcpu: undefined as unknown as Vcpu, pio: new PioBus(), mmio: new MmioBus(), stop: null, exits: 0 };
-    const idle = { ...fakeVcpu(0, [], []), run: (): VcpuExit => ({ kind: 'intr' }), instructionsRetired: 7 };
+    const idle = { ...threadedVcpu(0, [], []), run: (): VcpuExit => ({ kind: 'intr' }), instructionsRetired: 7 };
     ctx.vcpu = idle;
     expect(await runVcpusRoundRobin(ctx, [idle])).toEqual({ kind: 'halted' });
   });

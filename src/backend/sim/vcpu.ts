@@ -279,7 +279,9 @@ export class SimVcpu implements Vcpu {
   setMpState(state: MpState): void { this.mpState = state; }
 
   close(): void {
+    if (this.isClosed) return;
     this.isClosed = true;
+    this.vm.vcpuClosed();
     if (this.apic) this.vm.irqchip?.detach(this.id);
   }
 }

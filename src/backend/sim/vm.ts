@@ -144,8 +144,11 @@ export class SimVm implements Vm {
     if (address > 0xffff_ffff - 3 * PAGE_SIZE) throw new BackendError('EINVAL', 'KVM_SET_TSS_ADDR', 'TSS address beyond 4 GiB');
   }
 
-  /** vCPUs created and not closed. */
-  get liveVcpus(): number { return this.vcpus.reduce((n, v) => n + (v.closed ? 0 : 1), 0); }
+  /** vCPUs created and not closed (kept as a count: every run() of every vCPU reads it). */
+  liveVcpus = 0;
+
+  /** A vCPU of this VM was closed. */
+  vcpuClosed(): void { this.liveVcpus--; }
 
   createVcpu(id: number): SimVcpu {
     const S = 'KVM_CREATE_VCPU';
@@ -154,6 +157,7 @@ export class SimVm implements Vm {
     if (this.vcpus.some((v) => v.id === id && !v.closed)) throw new BackendError('EEXIST', S, `vCPU ${id} exists`);
     const v = new SimVcpu(this, id);
     this.vcpus.push(v);
+    this.liveVcpus++;
     return v;
   }
 
