@@ -39,6 +39,15 @@ const kvmWhy = kvmUnavailableReason();
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const print = (name, value, note = '') => console.log(`${name}=${value}${note ? `  # ${note}` : ''}`);
 
+/** Wall time of a whole process in ms; it must exit with `status` (a guest's debug-exit status). */
+function wallMs(cmd, argv, status, timeout = 60_000) {
+  const t0 = performance.now();
+  const r = spawnSync(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], timeout });
+  const ms = performance.now() - t0;
+  if (r.status !== status) throw new Error(`${cmd} exited ${r.status}: ${r.stdout}${r.stderr}`);
+  return ms;
+}
+
 function runInProcess(backend, elf, cmdline, irqchip = 'none') {
   const { hypervisor } = openHypervisor(backend);
   const m = new X86Machine({ hypervisor, image: readFileSync(elf), memMiB: 64, cmdline, serialOut: () => {}, irqchip });
@@ -89,13 +98,7 @@ if (want('hello_wall_ms') || want('hello_vs_qemu')) {
   const elf = join(GUESTS, 'hello.elf');
   const reps = quick ? 3 : 7;
   const backend = kvmWhy ? 'sim' : 'kvm';
-  const wall = (cmd, argv) => {
-    const t0 = performance.now();
-    const r = spawnSync(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
-    const ms = performance.now() - t0;
-    if (r.status !== hello.exitStatus) throw new Error(`${cmd} exited ${r.status}: ${r.stderr}`);
-    return ms;
-  };
+  const wall = (cmd, argv) => wallMs(cmd, argv, hello.exitStatus);
   const ours = median(Array.from({ length: reps }, () => wall(process.execPath,
     [join(ROOT, 'bin', 'vmm.js'), 'run', elf, '--backend', backend, '--cmdline', hello.cmdline, '--mem', String(hello.memMiB ?? 64)])));
   print('hello_wall_ms', ours.toFixed(1), `median of ${reps}, backend ${backend}`);
@@ -161,13 +164,7 @@ if (want('ioapic_storm_vs_qemu')) {
     const elf = join(GUESTS, 'ioapic-storm.elf');
     const n = quick ? 5000 : Number(/n=(\d+)/.exec(storm.benchCmdline ?? '')?.[1] ?? 20000);
     const reps = quick ? 1 : 3;
-    const wall = (cmd, argv) => {
-      const t0 = performance.now();
-      const r = spawnSync(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
-      const ms = performance.now() - t0;
-      if (r.status !== storm.exitStatus) throw new Error(`${cmd} exited ${r.status}: ${r.stdout}${r.stderr}`);
-      return ms;
-    };
+    const wall = (cmd, argv) => wallMs(cmd, argv, storm.exitStatus, 300_000);
     const ours = (count) => wall(process.execPath,
       [join(ROOT, 'bin', 'vmm.js'), 'run', elf, '--backend', 'kvm', '--irqchip', 'split', '--cmdline', `n=${count}`]);
     const theirs = (count) => wall('qemu-system-x86_64', [
