@@ -3,10 +3,25 @@
 #pragma once
 
 #include <napi.h>
+#include <cerrno>
 #include <cstdint>
 #include <string>
+#include <sys/ioctl.h>
 
 namespace kvmaddon {
+
+// Every ioctl but KVM_RUN goes through this. KVM answers some of them
+// (KVM_CREATE_VM among them) with EINTR when any signal is pending on the
+// calling thread -- a child's SIGCHLD, a kick that raced with the end of a
+// run -- and SA_RESTART does not restart an EINTR, only ERESTARTSYS. They
+// fail before taking effect, so the call is simply issued again. KVM_RUN's
+// EINTR is a kick, and run() returns it.
+template <typename A>
+int Ioctl(int fd, unsigned long request, A arg) {
+  int r;
+  do r = ioctl(fd, request, arg); while (r < 0 && errno == EINTR);
+  return r;
+}
 
 // Throws an Error with errno, code ('EINVAL') and syscall ('KVM_IRQFD').
 [[noreturn]] void ThrowErrno(Napi::Env env, int err, const char* syscall);

@@ -65,6 +65,15 @@ void Loop(Poller* p) {
     for (int i = 0; i < n; i++) {
       uint64_t token = events[i].data.u64;
       if (token == 0) return;  // the stop eventfd
+      // The call is queued before the kick, never after: a vCPU on the JS
+      // thread leaves KVM_RUN on the kick and yields to the event loop once,
+      // and that turn must already see the callback pending. Kicked first,
+      // the thread could find nothing to serve, enter KVM_RUN again and
+      // sleep in HLT with the event undelivered (edge-triggered: no second
+      // wake-up comes).
+      p->tsfn.NonBlockingCall([token](Napi::Env env, Napi::Function cb) {
+        cb.Call({Napi::Number::New(env, static_cast<double>(token))});
+      });
       {
         std::lock_guard<std::mutex> lock(p->mutex);
         auto t = p->tokens.find(token);
@@ -73,9 +82,6 @@ void Loop(Poller* p) {
           if (k != p->kicks.end()) for (int vcpu : k->second) KickVcpu(vcpu);
         }
       }
-      p->tsfn.NonBlockingCall([token](Napi::Env env, Napi::Function cb) {
-        cb.Call({Napi::Number::New(env, static_cast<double>(token))});
-      });
     }
   }
 }

@@ -30,25 +30,25 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value GetApiVersion(const Napi::CallbackInfo& info) {
-  int r = ioctl(ArgFd(info, 0, "kvmFd"), KVM_GET_API_VERSION, 0);
+  int r = Ioctl(ArgFd(info, 0, "kvmFd"), KVM_GET_API_VERSION, 0);
   if (r < 0) ThrowErrno(info.Env(), errno, "KVM_GET_API_VERSION");
   return Napi::Number::New(info.Env(), r);
 }
 
 Napi::Value CheckExtension(const Napi::CallbackInfo& info) {
-  int r = ioctl(ArgFd(info, 0, "fd"), KVM_CHECK_EXTENSION, static_cast<unsigned long>(ArgU32(info, 1, "cap")));
+  int r = Ioctl(ArgFd(info, 0, "fd"), KVM_CHECK_EXTENSION, static_cast<unsigned long>(ArgU32(info, 1, "cap")));
   if (r < 0) ThrowErrno(info.Env(), errno, "KVM_CHECK_EXTENSION");
   return Napi::Number::New(info.Env(), r);
 }
 
 Napi::Value GetVcpuMmapSize(const Napi::CallbackInfo& info) {
-  int r = ioctl(ArgFd(info, 0, "kvmFd"), KVM_GET_VCPU_MMAP_SIZE, 0);
+  int r = Ioctl(ArgFd(info, 0, "kvmFd"), KVM_GET_VCPU_MMAP_SIZE, 0);
   if (r < 0) ThrowErrno(info.Env(), errno, "KVM_GET_VCPU_MMAP_SIZE");
   return Napi::Number::New(info.Env(), r);
 }
 
 Napi::Value CreateVm(const Napi::CallbackInfo& info) {
-  int r = ioctl(ArgFd(info, 0, "kvmFd"), KVM_CREATE_VM, static_cast<unsigned long>(ArgU32(info, 1, "type")));
+  int r = Ioctl(ArgFd(info, 0, "kvmFd"), KVM_CREATE_VM, static_cast<unsigned long>(ArgU32(info, 1, "type")));
   if (r < 0) ThrowErrno(info.Env(), errno, "KVM_CREATE_VM");
   return Napi::Number::New(info.Env(), r);
 }
@@ -60,7 +60,7 @@ Napi::Value GetSupportedCpuid(const Napi::CallbackInfo& info) {
   for (uint32_t n = 64;; n *= 2) {
     buf.assign(sizeof(CpuidHeader) + n * sizeof(kvm_cpuid_entry2), 0);
     reinterpret_cast<CpuidHeader*>(buf.data())->nent = n;
-    if (ioctl(fd, kGetSupportedCpuid, buf.data()) == 0) break;
+    if (Ioctl(fd, kGetSupportedCpuid, buf.data()) == 0) break;
     if (errno != E2BIG || n >= 4096) ThrowErrno(env, errno, "KVM_GET_SUPPORTED_CPUID");
   }
   uint32_t nent = reinterpret_cast<CpuidHeader*>(buf.data())->nent;

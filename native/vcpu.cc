@@ -107,7 +107,7 @@ void SegmentFromJs(Napi::Env env, Napi::Value v, kvm_segment& s, const char* nam
 Napi::Value GetRegs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   kvm_regs r{};
-  if (ioctl(ArgFd(info, 0, "vcpuFd"), KVM_GET_REGS, &r) < 0) ThrowErrno(env, errno, "KVM_GET_REGS");
+  if (Ioctl(ArgFd(info, 0, "vcpuFd"), KVM_GET_REGS, &r) < 0) ThrowErrno(env, errno, "KVM_GET_REGS");
   Napi::Object o = Napi::Object::New(env);
 #define GET(n) o.Set(#n, Napi::BigInt::New(env, static_cast<uint64_t>(r.n)));
   REG_LIST(GET)
@@ -123,7 +123,7 @@ Napi::Value SetRegs(const Napi::CallbackInfo& info) {
 #define SET(n) r.n = PropU64(o, #n);
   REG_LIST(SET)
 #undef SET
-  if (ioctl(fd, KVM_SET_REGS, &r) < 0) ThrowErrno(env, errno, "KVM_SET_REGS");
+  if (Ioctl(fd, KVM_SET_REGS, &r) < 0) ThrowErrno(env, errno, "KVM_SET_REGS");
   return env.Undefined();
 }
 
@@ -132,7 +132,7 @@ Napi::Value SetRegs(const Napi::CallbackInfo& info) {
 Napi::Value GetSregs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   kvm_sregs s{};
-  if (ioctl(ArgFd(info, 0, "vcpuFd"), KVM_GET_SREGS, &s) < 0) ThrowErrno(env, errno, "KVM_GET_SREGS");
+  if (Ioctl(ArgFd(info, 0, "vcpuFd"), KVM_GET_SREGS, &s) < 0) ThrowErrno(env, errno, "KVM_GET_SREGS");
   Napi::Object o = Napi::Object::New(env);
 #define GETSEG(n) o.Set(#n, SegmentToJs(env, s.n));
   SEG_LIST(GETSEG)
@@ -182,7 +182,7 @@ Napi::Value SetSregs(const Napi::CallbackInfo& info) {
     Napi::Array a = bm.As<Napi::Array>();
     for (uint32_t i = 0; i < 4 && i < a.Length(); i++) s.interrupt_bitmap[i] = ValueU64(env, a.Get(i), "interruptBitmap[i]");
   }
-  if (ioctl(fd, KVM_SET_SREGS, &s) < 0) ThrowErrno(env, errno, "KVM_SET_SREGS");
+  if (Ioctl(fd, KVM_SET_SREGS, &s) < 0) ThrowErrno(env, errno, "KVM_SET_SREGS");
   return env.Undefined();
 }
 
@@ -208,27 +208,27 @@ Napi::Value SetCpuid2(const Napi::CallbackInfo& info) {
     e.ecx = PropU32(o, "ecx");
     e.edx = PropU32(o, "edx");
   }
-  if (ioctl(fd, kSetCpuid2, buf.data()) < 0) ThrowErrno(env, errno, "KVM_SET_CPUID2");
+  if (Ioctl(fd, kSetCpuid2, buf.data()) < 0) ThrowErrno(env, errno, "KVM_SET_CPUID2");
   return env.Undefined();
 }
 
 Napi::Value Interrupt(const Napi::CallbackInfo& info) {
   kvm_interrupt irq{};
   irq.irq = ArgU32(info, 1, "irq");
-  if (ioctl(ArgFd(info, 0, "vcpuFd"), KVM_INTERRUPT, &irq) < 0) ThrowErrno(info.Env(), errno, "KVM_INTERRUPT");
+  if (Ioctl(ArgFd(info, 0, "vcpuFd"), KVM_INTERRUPT, &irq) < 0) ThrowErrno(info.Env(), errno, "KVM_INTERRUPT");
   return info.Env().Undefined();
 }
 
 Napi::Value GetMpState(const Napi::CallbackInfo& info) {
   kvm_mp_state s{};
-  if (ioctl(ArgFd(info, 0, "vcpuFd"), KVM_GET_MP_STATE, &s) < 0) ThrowErrno(info.Env(), errno, "KVM_GET_MP_STATE");
+  if (Ioctl(ArgFd(info, 0, "vcpuFd"), KVM_GET_MP_STATE, &s) < 0) ThrowErrno(info.Env(), errno, "KVM_GET_MP_STATE");
   return Napi::Number::New(info.Env(), s.mp_state);
 }
 
 Napi::Value SetMpState(const Napi::CallbackInfo& info) {
   kvm_mp_state s{};
   s.mp_state = ArgU32(info, 1, "state");
-  if (ioctl(ArgFd(info, 0, "vcpuFd"), KVM_SET_MP_STATE, &s) < 0) ThrowErrno(info.Env(), errno, "KVM_SET_MP_STATE");
+  if (Ioctl(ArgFd(info, 0, "vcpuFd"), KVM_SET_MP_STATE, &s) < 0) ThrowErrno(info.Env(), errno, "KVM_SET_MP_STATE");
   return info.Env().Undefined();
 }
 

@@ -24,12 +24,12 @@ Napi::Value SetUserMemoryRegion(const Napi::CallbackInfo& info) {
   } else if (r.memory_size != 0) {
     ThrowArg(env, "buffer is required unless memorySize is 0");
   }
-  if (ioctl(fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) ThrowErrno(env, errno, "KVM_SET_USER_MEMORY_REGION");
+  if (Ioctl(fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) ThrowErrno(env, errno, "KVM_SET_USER_MEMORY_REGION");
   return env.Undefined();
 }
 
 Napi::Value CreateVcpu(const Napi::CallbackInfo& info) {
-  int r = ioctl(ArgFd(info, 0, "vmFd"), KVM_CREATE_VCPU, static_cast<unsigned long>(ArgU32(info, 1, "vcpuId")));
+  int r = Ioctl(ArgFd(info, 0, "vmFd"), KVM_CREATE_VCPU, static_cast<unsigned long>(ArgU32(info, 1, "vcpuId")));
   if (r < 0) ThrowErrno(info.Env(), errno, "KVM_CREATE_VCPU");
   return Napi::Number::New(info.Env(), r);
 }
@@ -45,7 +45,7 @@ Napi::Value EnableCap(const Napi::CallbackInfo& info) {
     if (args.Length() > 4) ThrowArg(env, "args takes at most 4 values", true);
     for (uint32_t i = 0; i < args.Length(); i++) c.args[i] = ValueU64(env, args.Get(i), "args[i]");
   }
-  if (ioctl(fd, KVM_ENABLE_CAP, &c) < 0) ThrowErrno(env, errno, "KVM_ENABLE_CAP");
+  if (Ioctl(fd, KVM_ENABLE_CAP, &c) < 0) ThrowErrno(env, errno, "KVM_ENABLE_CAP");
   return env.Undefined();
 }
 
@@ -80,7 +80,7 @@ Napi::Value SetGsiRouting(const Napi::CallbackInfo& info) {
       ThrowArg(env, "routing entry type must be 'irqchip' or 'msi'");
     }
   }
-  if (ioctl(fd, kSetGsiRouting, buf.data()) < 0) ThrowErrno(env, errno, "KVM_SET_GSI_ROUTING");
+  if (Ioctl(fd, kSetGsiRouting, buf.data()) < 0) ThrowErrno(env, errno, "KVM_SET_GSI_ROUTING");
   return env.Undefined();
 }
 
@@ -92,7 +92,7 @@ Napi::Value Irqfd(const Napi::CallbackInfo& info) {
   a.gsi = ArgU32(info, 2, "gsi");
   a.flags = ArgU32(info, 3, "flags");
   a.resamplefd = static_cast<uint32_t>(info.Length() > 4 ? ArgFd(info, 4, "resampleFd") : 0);
-  if (ioctl(vm, KVM_IRQFD, &a) < 0) ThrowErrno(env, errno, "KVM_IRQFD");
+  if (Ioctl(vm, KVM_IRQFD, &a) < 0) ThrowErrno(env, errno, "KVM_IRQFD");
   return env.Undefined();
 }
 
@@ -107,7 +107,7 @@ Napi::Value Ioeventfd(const Napi::CallbackInfo& info) {
   a.flags = PropU32(o, "flags");
   Napi::Value dm = o.Get("datamatch");
   a.datamatch = dm.IsUndefined() ? 0 : ValueU64(env, dm, "datamatch");
-  if (ioctl(vm, KVM_IOEVENTFD, &a) < 0) ThrowErrno(env, errno, "KVM_IOEVENTFD");
+  if (Ioctl(vm, KVM_IOEVENTFD, &a) < 0) ThrowErrno(env, errno, "KVM_IOEVENTFD");
   return env.Undefined();
 }
 
@@ -120,7 +120,7 @@ Napi::Value SignalMsi(const Napi::CallbackInfo& info) {
   m.data = ArgU32(info, 3, "data");
   m.flags = ArgU32(info, 4, "flags");
   m.devid = ArgU32(info, 5, "devid");
-  int r = ioctl(vm, KVM_SIGNAL_MSI, &m);
+  int r = Ioctl(vm, KVM_SIGNAL_MSI, &m);
   if (r < 0) ThrowErrno(env, errno, "KVM_SIGNAL_MSI");
   return Napi::Number::New(env, r);
 }
@@ -131,12 +131,12 @@ Napi::Value IrqLine(const Napi::CallbackInfo& info) {
   kvm_irq_level l{};
   l.irq = ArgU32(info, 1, "irq");
   l.level = ArgU32(info, 2, "level");
-  if (ioctl(vm, KVM_IRQ_LINE_STATUS, &l) < 0) ThrowErrno(env, errno, "KVM_IRQ_LINE_STATUS");
+  if (Ioctl(vm, KVM_IRQ_LINE_STATUS, &l) < 0) ThrowErrno(env, errno, "KVM_IRQ_LINE_STATUS");
   return Napi::Number::New(env, l.status);
 }
 
 Napi::Value SetTssAddr(const Napi::CallbackInfo& info) {
-  if (ioctl(ArgFd(info, 0, "vmFd"), KVM_SET_TSS_ADDR, static_cast<unsigned long>(ArgU32(info, 1, "addr"))) < 0) {
+  if (Ioctl(ArgFd(info, 0, "vmFd"), KVM_SET_TSS_ADDR, static_cast<unsigned long>(ArgU32(info, 1, "addr"))) < 0) {
     ThrowErrno(info.Env(), errno, "KVM_SET_TSS_ADDR");
   }
   return info.Env().Undefined();
@@ -144,7 +144,7 @@ Napi::Value SetTssAddr(const Napi::CallbackInfo& info) {
 
 Napi::Value SetIdentityMapAddr(const Napi::CallbackInfo& info) {
   uint64_t addr = ArgU64(info, 1, "addr");
-  if (ioctl(ArgFd(info, 0, "vmFd"), KVM_SET_IDENTITY_MAP_ADDR, &addr) < 0) {
+  if (Ioctl(ArgFd(info, 0, "vmFd"), KVM_SET_IDENTITY_MAP_ADDR, &addr) < 0) {
     ThrowErrno(info.Env(), errno, "KVM_SET_IDENTITY_MAP_ADDR");
   }
   return info.Env().Undefined();

@@ -122,6 +122,16 @@ const YIELD_EVERY = 4096;
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
+ * A yield that is sure to pass the event loop's poll phase, where a poller
+ * callback queued before the kick that caused an `intr` is served: one
+ * setImmediate hop does that only when it is scheduled from the check
+ * phase; from the poll phase it would run in the same turn's check phase,
+ * and the vCPU could re-enter KVM_RUN (and sleep in HLT) with the event
+ * still queued. Two hops pass a poll phase from either.
+ */
+const yieldThroughPoll = async (): Promise<void> => { await yieldToEventLoop(); await yieldToEventLoop(); };
+
+/**
  * runVcpu for a VMM that also serves events: after an `intr` exit (a kick,
  * e.g. from the poller thread when an eventfd became readable) and every
  * few thousand exits it lets the event loop run, so eventfd callbacks,
@@ -133,7 +143,10 @@ export async function runVcpuAsync(ctx: RunContext): Promise<StopReason> {
     ctx.beforeRun?.(ctx.vcpu);
     const e = ctx.vcpu.run();
     dispatch(ctx, e);
-    if (e.kind === 'intr' || ++sinceYield >= YIELD_EVERY) {
+    if (e.kind === 'intr') {
+      sinceYield = 0;
+      await yieldThroughPoll();
+    } else if (++sinceYield >= YIELD_EVERY) {
       sinceYield = 0;
       await yieldToEventLoop();
     }
