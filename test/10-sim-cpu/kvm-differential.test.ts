@@ -11,8 +11,8 @@ import { KvmHypervisor } from '../../src/backend/kvm/index.js';
 import type { GuestMemory, Hypervisor, Vcpu, Vm, X86Regs } from '../../src/backend/types.js';
 import { multibootSregs } from '../../src/machine/x86-pc.js';
 import { KVM_SKIP_REASON } from '../helpers/backends.js';
-import { CODE, DATA, flatMachine, load } from './helpers.js';
-import { initArb, initialData, programArb, programBytes, wrapProgram } from './random-programs.js';
+import { CODE, DATA, flatMachine, le32, load } from './helpers.js';
+import { GENS, initArb, initialData, programArb, programBytes, wrapProgram } from './random-programs.js';
 
 const RAM = 0x100000;
 const STACK = 0x80000;
@@ -86,8 +86,48 @@ function hostIsAmd(): boolean {
 const AMD = hostIsAmd();
 const ARITH_FLAGS = 0x8d5;
 
+const isBitScan = (bytes: number[]): boolean => bytes[0] === 0x0f && (bytes[1] === 0xbc || bytes[1] === 0xbd);
+
+/**
+ * BSF/BSR leave CF OF SF AF PF undefined, and AMD CPUs disagree among
+ * themselves: the EPYC the sim's model was measured on clears them
+ * (PF = parity of the index), the family-25 EPYC of other development hosts
+ * leaves them unchanged. Probe the host with both instructions over zero and
+ * non-zero sources and all-clear/all-set input flags; where it differs from
+ * the sim, BSF/BSR are left out of the random programs (and the title says so).
+ */
+function bitScanMatchesHost(): boolean {
+  if (KVM_SKIP_REASON) return true;
+  const rig = new KvmRig();
+  try {
+    for (const op of [0xbc, 0xbd]) {
+      for (const src of [0, 0x10, 0x80000001]) {
+        for (const fin of [0x2, 0x8d7]) {
+          const program = [
+            0xb8, ...le32(0x1234), //   mov eax, 0x1234
+            0xb9, ...le32(src), //      mov ecx, src
+            0x68, ...le32(fin), //      push fin
+            0x9d, //                    popf
+            0x0f, op, 0xc1, //          bsf/bsr eax, ecx
+            0x9c, 0x5b, 0xf4, //        pushfd; pop ebx; hlt
+          ];
+          const data = new Array<number>(0x100).fill(0);
+          const kvm = rig.run(program, data), sim = runSim(program, data);
+          if (kvm.regs['rax'] !== sim.regs['rax'] || kvm.regs['rbx'] !== sim.regs['rbx']) return false;
+        }
+      }
+    }
+    return true;
+  } finally {
+    rig.close();
+  }
+}
+const BIT_SCAN_OK = AMD && bitScanMatchesHost();
+const GENS_HERE = BIT_SCAN_OK ? GENS : GENS.filter((g) => !isBitScan(g(0, 0)));
+
 const title = KVM_SKIP_REASON ? `the interpreter matches real KVM on random programs (skipped: ${KVM_SKIP_REASON})` :
-  `the interpreter matches real KVM on random programs${AMD ? '' : ' (host CPU is not AMD: arithmetic flags not compared)'}`;
+  `the interpreter matches real KVM on random programs${AMD ? '' : ' (host CPU is not AMD: arithmetic flags not compared)'}` +
+  (AMD && !BIT_SCAN_OK ? ' (host CPU sets BSF/BSR\'s undefined flags otherwise than the sim\'s model: BSF/BSR not generated)' : '');
 
 describe.skipIf(KVM_SKIP_REASON !== null)(title, () => {
   let rig: KvmRig | null = null;
@@ -96,8 +136,8 @@ describe.skipIf(KVM_SKIP_REASON !== null)(title, () => {
   it('registers, EFLAGS, memory and the exit', () => {
     rig = new KvmRig();
     const r = rig;
-    fc.assert(fc.property(programArb(), initArb, (prog, init) => {
-      const program = wrapProgram(DATA, programBytes(prog), init);
+    fc.assert(fc.property(programArb(GENS_HERE), initArb, (prog, init) => {
+      const program = wrapProgram(DATA, programBytes(prog, GENS_HERE), init);
       const data = initialData(init);
       const sim = runSim(program, data);
       const kvm = r.run(program, data);

@@ -20,7 +20,10 @@
  *   - MUL/IMUL: CF = OF = "high half significant"; SF ZF AF PF unchanged.
  *   - DIV/IDIV: CF and OF unchanged, AF = 1, SF = ZF = PF = 0.
  *   - BSF/BSR: source 0: destination unchanged, ZF = PF = 1, the rest 0;
- *     otherwise ZF = 0, PF = parity of the index, the rest 0.
+ *     otherwise ZF = 0, PF = parity of the index, the rest 0. (A family-25
+ *     EPYC, on other development hosts, leaves every flag but ZF unchanged
+ *     instead; the KVM differential test probes for it. The sim keeps one
+ *     model so that its runs are the same on every host.)
  *   - BT/BTS/BTR/BTC: only CF changes.
  */
 import { F_AF, F_CF, F_OF, F_PF, F_SF, F_ZF, V_DE } from './consts.js';
