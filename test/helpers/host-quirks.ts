@@ -37,10 +37,13 @@ function probe(q: HostQuirk): string | null {
     }
   }
   if (q === 'level-eoi') {
-    // Seen only on the nested kvm_pvm hosts, and timing-dependent there (a probe run can pass while the
-    // next run fails), so decide by the host, not by a run: the module is loaded or it is not.
+    // kvm_pvm's event delivery EOIs the vector itself as it injects it (KVM's tracepoints:
+    // kvm_eoi from pvm_deliver_pending_event -> kvm_lapic_reg_write(APIC_EOI), before the handler's
+    // first instruction; the guest's own EOI later finds nothing in service). Whether a guest then
+    // sees a second delivery depends on where its handler first exits, so decide by the host,
+    // not by a run: the module is loaded or it is not.
     if (existsSync('/sys/module/kvm_pvm')) {
-      return "this host's KVM is kvm_pvm, which reports a level vector's EOI exit out of order with the guest's own EOI (seen before it, at the handler's first exit), so the IOAPIC redelivers";
+      return "this host's KVM is kvm_pvm, which EOIs a vector as it delivers it, so a level vector's EOI exit comes before the guest's EOI and the IOAPIC rightly redelivers a line still high";
     }
     return null;
   }
