@@ -61,13 +61,10 @@ export function listGuests(opts: { all?: boolean } = {}): GuestExpectation[] {
 
 export interface GuestRun extends RunResult { serial: string }
 
-/**
- * Boots a guest in-process on `hv`, every vCPU it asks for, and collects its
- * serial output; the event loop runs meanwhile (KVM vCPU threads need it).
- */
-export async function runGuestAsync(
-  hv: Hypervisor, g: { elf: string; cmdline: string; memMiB: number; cpus?: number }, irqchip: 'none' | 'split' = 'none',
-): Promise<GuestRun> {
+type GuestSpec = { elf: string; cmdline: string; memMiB: number; cpus?: number };
+
+/** The machine for a guest on `hv`, and a reader of the serial output it has written so far. */
+function bootGuest(hv: Hypervisor, g: GuestSpec, irqchip: 'none' | 'split'): { m: X86Machine; serial: () => string } {
   const chunks: Buffer[] = [];
   const m = new X86Machine({
     hypervisor: hv,
@@ -78,28 +75,29 @@ export async function runGuestAsync(
     irqchip,
     cpus: g.cpus ?? 1,
   });
+  return { m, serial: () => Buffer.concat(chunks).toString('latin1') };
+}
+
+/**
+ * Boots a guest in-process on `hv`, every vCPU it asks for, and collects its
+ * serial output; the event loop runs meanwhile (KVM vCPU threads need it).
+ */
+export async function runGuestAsync(hv: Hypervisor, g: GuestSpec, irqchip: 'none' | 'split' = 'none'): Promise<GuestRun> {
+  const { m, serial } = bootGuest(hv, g, irqchip);
   try {
     const r = await m.runAsync();
-    return { ...r, serial: Buffer.concat(chunks).toString('latin1') };
+    return { ...r, serial: serial() };
   } finally {
     m.close();
   }
 }
 
-/** Boots a one-vCPU guest in-process on `hv`, synchronously, and collects its serial output. */
-export function runGuest(hv: Hypervisor, g: { elf: string; cmdline: string; memMiB: number }, irqchip: 'none' | 'split' = 'none'): GuestRun {
-  const chunks: Buffer[] = [];
-  const m = new X86Machine({
-    hypervisor: hv,
-    image: readFileSync(g.elf),
-    memMiB: g.memMiB,
-    cmdline: g.cmdline,
-    serialOut: (b) => chunks.push(Buffer.from(b)),
-    irqchip,
-  });
+/** Boots a guest in-process on `hv`, synchronously (the sim's vCPUs round robin), and collects its serial output. */
+export function runGuest(hv: Hypervisor, g: GuestSpec, irqchip: 'none' | 'split' = 'none'): GuestRun {
+  const { m, serial } = bootGuest(hv, g, irqchip);
   try {
     const r = m.run();
-    return { ...r, serial: Buffer.concat(chunks).toString('latin1') };
+    return { ...r, serial: serial() };
   } finally {
     m.close();
   }
