@@ -2,10 +2,11 @@
  * The run loop as a plain function over decoded exits: a scripted vCPU
  * replays exits, recording devices see exactly the accesses they imply.
  */
+import { MessageChannel } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import type { Vcpu, VcpuExit } from '../../src/backend/types.js';
 import { MmioBus, PioBus } from '../../src/machine/bus.js';
-import { runVcpu, type RunContext } from '../../src/machine/run-loop.js';
+import { runVcpu, runVcpuAsync, type RunContext } from '../../src/machine/run-loop.js';
 import { fakeVcpu } from '../helpers/fake-vcpu.js';
 
 function scripted(exits: VcpuExit[]): Vcpu {
@@ -101,5 +102,46 @@ describe('run loop', () => {
     pio.register(0x3f8, 8, { read: () => 0, write: () => {} }, 'uart');
     expect(() => pio.register(0x3fc, 2, { read: () => 0, write: () => {} }, 'x')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
     expect(() => pio.register(0xffff, 2, { read: () => 0, write: () => {} }, 'y')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
+  });
+});
+
+describe('runVcpuAsync after a kick', () => {
+  // The poller queues its callback (a uv_async, as a MessagePort's message is) and then kicks the vCPU
+  // out of KVM_RUN. The loop must serve that callback before the next KVM_RUN, or a halted guest
+  // sleeps with its event undelivered. The hard case is a loop running in the event loop's poll phase
+  // (resumed by another async callback): one setImmediate hop would re-enter KVM_RUN in the same turn's
+  // check phase, and libuv serves an async handle signalled during its pass only in the next poll
+  // phase when the handle comes earlier in its list -- so the "poller" channel is made first.
+  it('serves a callback queued before the kick before it runs the vCPU again, from the poll phase too', async () => {
+    const poller = new MessageChannel();
+    const starter = new MessageChannel();
+    let served = false;
+    poller.port2.on('message', () => { served = true; });
+    const seen: boolean[] = [];
+    let calls = 0;
+    const vcpu = fakeVcpu({
+      run: (): VcpuExit => {
+        calls++;
+        if (calls === 1) {
+          poller.port1.postMessage('eventfd readable'); // the poller's queued callback...
+          return { kind: 'intr' }; //                       ...and its kick
+        }
+        seen.push(served);
+        return { kind: 'shutdown' };
+      },
+      runOnThread: () => Promise.reject(new Error('unused')),
+    });
+    const ctx: RunContext = { vcpu, pio: new PioBus(), mmio: new MmioBus(), stop: null, exits: 0 };
+    try {
+      const stopped = await new Promise<unknown>((resolve, reject) => {
+        starter.port2.once('message', () => { runVcpuAsync(ctx).then(resolve, reject); }); // runs in the poll phase
+        starter.port1.postMessage('start');
+      });
+      expect(stopped).toEqual({ kind: 'shutdown' });
+      expect(seen).toEqual([true]);
+    } finally {
+      poller.port1.close();
+      starter.port1.close();
+    }
   });
 });
