@@ -199,7 +199,12 @@ export class Uart16550 {
       case UART_RBR_THR:
         if (this.lcr & LCR_DLAB) this.dll = v;
         else {
+          // The write clears the THRE interrupt, and the line drops, before the byte leaves and
+          // THR empties again: a handler that answers THRE with the next byte (without reading
+          // IIR) makes the line fall and rise, a new edge for an edge-triggered input, as on the
+          // chip and in QEMU.
           this.thriPending = false;
+          this.updateIrq();
           this.transmit(v);
         }
         break;

@@ -72,6 +72,16 @@ describe('16550A UART', () => {
     expect(irq.calls).toEqual([true, false, true]);
   });
 
+  it('a THR write while THRE is pending drops the line and raises it again: one edge per byte', () => {
+    const { u, irq, tx } = make();
+    u.write(UART_MCR, MCR_OUT2);
+    u.write(UART_IER, IER_THRE);
+    for (const b of [0x61, 0x62, 0x63]) u.write(UART_RBR_THR, b); // the handler answers THRE without reading IIR
+    expect(irq.calls).toEqual([true, false, true, false, true, false, true]);
+    expect(tx).toEqual([0x61, 0x62, 0x63]);
+    expect(u.read(UART_IIR_FCR)).toBe(0x02);
+  });
+
   it('received data: DR, RDA interrupt with priority over THRE, read clears', () => {
     const { u, irq } = make();
     u.write(UART_MCR, MCR_OUT2);
