@@ -49,6 +49,7 @@ struct Poller {
   std::map<int, std::vector<int>> kicks;  // fd → vCPU fds to kick
   std::map<uint64_t, int> tokens;         // token → fd (epoll data carries the token)
   bool closed = false;
+  napi_env env = nullptr;                 // the environment (main thread or a worker) that created it
 };
 
 std::mutex g_pollers_mutex;
@@ -113,6 +114,7 @@ Napi::Value PollerCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsFunction()) ThrowArg(env, "callback must be a function");
   auto* p = new Poller();
+  p->env = env;
   p->epfd = epoll_create1(EPOLL_CLOEXEC);
   if (p->epfd < 0) {
     int err = errno;
@@ -190,13 +192,19 @@ Napi::Value PollerClose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-void CleanupPollers(void*) {
-  std::vector<Poller*> all;
+// At an environment's teardown, its own pollers close -- only its own: the
+// addon is loaded by the main thread and by every vCPU worker, each worker's
+// teardown runs this hook too, and a worker ending while the main thread
+// runs the next VM must not close that VM's poller (it did: the vCPU,
+// halted in KVM_RUN, was never kicked again).
+void CleanupPollers(void* arg) {
+  napi_env env = static_cast<napi_env>(arg);
+  std::vector<Poller*> own;
   {
     std::lock_guard<std::mutex> lock(g_pollers_mutex);
-    all.assign(g_pollers.begin(), g_pollers.end());
+    for (Poller* p : g_pollers) if (p->env == env) own.push_back(p);
   }
-  for (Poller* p : all) ClosePoller(p);
+  for (Poller* p : own) ClosePoller(p);
 }
 
 }  // namespace
@@ -209,7 +217,7 @@ void InitEventfd(Napi::Env env, Napi::Object exports) {
   exports.Set("pollerAdd", Napi::Function::New(env, PollerAdd, "pollerAdd"));
   exports.Set("pollerRemove", Napi::Function::New(env, PollerRemove, "pollerRemove"));
   exports.Set("pollerClose", Napi::Function::New(env, PollerClose, "pollerClose"));
-  napi_add_env_cleanup_hook(env, CleanupPollers, nullptr);
+  napi_add_env_cleanup_hook(env, CleanupPollers, env);
 }
 
 }  // namespace kvmaddon

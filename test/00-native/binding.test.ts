@@ -3,8 +3,9 @@
  * argument checking that throws instead of crashing, the ABI offsets,
  * mappings, eventfds, the poller and the kick.
  */
+import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { kvmUnavailableReason, tryLoadBinding, type NativeBinding } from '../../src/native/binding.js';
+import { bindingPath, kvmUnavailableReason, tryLoadBinding, type NativeBinding } from '../../src/native/binding.js';
 
 const b = tryLoadBinding() as NativeBinding;
 const kvmReason = b ? kvmUnavailableReason() : 'native addon not built';
@@ -116,6 +117,24 @@ describe.skipIf(!b)('native addon without /dev/kvm', () => {
       b.pollerClose(p);
     }
     expect(thrown(() => b.pollerAdd(p, fd, 1, []))).toMatchObject({ code: 'ERR_INVALID_ARG' });
+  });
+
+  it('a worker that loaded the addon and ended leaves this thread\'s poller working', async () => {
+    // vCPU threads load the addon too; their teardown once closed every poller of the process.
+    const c = b.constants;
+    const fd = track(b.eventfd(0, c.EFD_CLOEXEC | c.EFD_NONBLOCK));
+    let resolve!: (t: number) => void;
+    const seen = new Promise<number>((r) => { resolve = r; });
+    const p = b.pollerCreate((t) => resolve(t));
+    try {
+      const w = new Worker(`const a = require(${JSON.stringify(bindingPath())}); a.close(a.eventfd(0, 0));`, { eval: true });
+      await new Promise<void>((res, rej) => { w.on('exit', () => res()); w.on('error', rej); });
+      b.pollerAdd(p, fd, 7, []);
+      b.eventfdWrite(fd, 1);
+      expect(await seen).toBe(7);
+    } finally {
+      b.pollerClose(p);
+    }
   });
 });
 
