@@ -7,8 +7,8 @@ import { pino, type Logger, type Level } from 'pino';
 import type PinoPretty from 'pino-pretty';
 import { subscribe } from './trace/events.js';
 
-// pino-pretty costs ~30 ms to load on the development hosts (a tenth of a
-// `vmm run`): loaded only when stderr is a terminal, which is when it is used.
+// pino-pretty costs 34-43 ms to load on the development hosts (a tenth or
+// more of a `vmm run`): loaded only when stderr is a terminal, where it is used.
 const requireCjs = createRequire(import.meta.url);
 const loadPretty = (): typeof PinoPretty => requireCjs('pino-pretty') as typeof PinoPretty;
 

@@ -1,9 +1,10 @@
 /**
  * The interpreter against a real CPU: native/flags-vectors.txt holds the
  * result and EFLAGS the CPU of the development host it was recorded on (an
- * AMD EPYC; the one KVM ran guests on there) produced for ~8,600 random and edge-case operands of the arithmetic,
- * logic, shift, rotate, multiply, divide, bit-scan and bit-test
- * instructions, flags included where the SDM calls them undefined
+ * AMD EPYC; the one KVM ran guests on there) produced for ~8,600 random
+ * and edge-case operands of the arithmetic, logic, shift, rotate,
+ * multiply, divide, bit-scan and bit-test instructions, flags included
+ * where the SDM calls them undefined
  * (native/flags-vectors.c, with its rebuild recipe). Each vector runs as
  * guest code: POPF the input flags, the instruction, PUSHF. Rebuilt on a
  * family-25 EPYC the file differs only in BSF/BSR's undefined flags (see
