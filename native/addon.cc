@@ -1,7 +1,9 @@
 // Module entry: one function per ioctl, grouped by fd kind.
 #include "common.h"
+#include "handle.h"
 
 static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
+  kvmaddon::Handle::Init(env, exports);
   kvmaddon::InitSystem(env, exports);
   kvmaddon::InitVm(env, exports);
   kvmaddon::InitVcpu(env, exports);

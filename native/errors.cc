@@ -31,6 +31,13 @@ const char* ErrnoName(int err) {
     case ERANGE: return "ERANGE";
     case ENOSYS: return "ENOSYS";
     case EOPNOTSUPP: return "EOPNOTSUPP";
+    case ESRCH: return "ESRCH";
+    case ENOTDIR: return "ENOTDIR";
+    case EISDIR: return "EISDIR";
+    case EROFS: return "EROFS";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case ELOOP: return "ELOOP";
+    case EOVERFLOW: return "EOVERFLOW";
     default: return nullptr;
   }
 }
@@ -44,6 +51,20 @@ void ThrowErrno(Napi::Env env, int err, const char* syscall) {
   e.Set("errno", Napi::Number::New(env, err));
   e.Set("code", Napi::String::New(env, name ? name : ("E" + std::to_string(err))));
   e.Set("syscall", Napi::String::New(env, syscall));
+  throw e;
+}
+
+void ThrowClosed(Napi::Env env, const char* what, const char* syscall) {
+  Napi::Error e = Napi::Error::New(env, std::string(syscall) + " failed: the " + what + " handle is closed");
+  e.Set("errno", Napi::Number::New(env, EBADF));
+  e.Set("code", Napi::String::New(env, "EBADF"));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  throw e;
+}
+
+void ThrowCode(Napi::Env env, const char* code, const std::string& message) {
+  Napi::Error e = Napi::Error::New(env, message);
+  e.Set("code", Napi::String::New(env, code));
   throw e;
 }
 
@@ -80,23 +101,9 @@ uint32_t ValueU32(Napi::Env env, Napi::Value v, const char* name) {
   return static_cast<uint32_t>(d);
 }
 
-int ArgFd(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  if (info.Length() <= i || !info[i].IsNumber()) ThrowArg(info.Env(), std::string(name) + " must be a file descriptor number");
-  double d = info[i].As<Napi::Number>().DoubleValue();
-  if (d != static_cast<double>(static_cast<int>(d))) ThrowArg(info.Env(), std::string(name) + " must be an integer", true);
-  return static_cast<int>(d);
-}
-
 uint32_t ArgU32(const Napi::CallbackInfo& info, size_t i, const char* name) {
   if (info.Length() <= i) ThrowArg(info.Env(), std::string(name) + " is required");
   return ValueU32(info.Env(), info[i], name);
-}
-
-int64_t ArgI64(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  if (info.Length() <= i || !info[i].IsNumber()) ThrowArg(info.Env(), std::string(name) + " must be a number");
-  double d = info[i].As<Napi::Number>().DoubleValue();
-  if (d != static_cast<double>(static_cast<int64_t>(d))) ThrowArg(info.Env(), std::string(name) + " must be an integer", true);
-  return static_cast<int64_t>(d);
 }
 
 uint64_t ArgU64(const Napi::CallbackInfo& info, size_t i, const char* name) {
@@ -120,6 +127,16 @@ uint64_t PropU64(Napi::Object o, const char* key) {
 
 uint32_t PropU32(Napi::Object o, const char* key) {
   return ValueU32(o.Env(), o.Get(key), key);
+}
+
+uint32_t ValueMax(Napi::Env env, Napi::Value v, const char* name, uint32_t max) {
+  uint32_t r = ValueU32(env, v, name);
+  if (r > max) ThrowArg(env, std::string(name) + " must be an integer in 0.." + std::to_string(max), true);
+  return r;
+}
+
+uint32_t PropMax(Napi::Object o, const char* key, uint32_t max) {
+  return ValueMax(o.Env(), o.Get(key), key, max);
 }
 
 uint32_t PropU32Or(Napi::Object o, const char* key, uint32_t fallback) {

@@ -1,14 +1,15 @@
 // eventfd(2) and the poller: an epoll thread that kicks vCPUs directly and
-// tells JS (through a thread-safe function) when a watched fd is readable.
+// tells JS (through a thread-safe function) when a watched eventfd is readable.
 #include "common.h"
+#include "handle.h"
 
-#include <atomic>
 #include <cerrno>
 #include <map>
 #include <mutex>
 #include <set>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <system_error>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -16,15 +17,26 @@
 namespace kvmaddon {
 namespace {
 
+std::shared_ptr<FdResource> ArgEventfd(const Napi::CallbackInfo& info, size_t i) {
+  return ArgHandle<FdResource>(info, i, "eventfd", Kind::Eventfd);
+}
+
 Napi::Value Eventfd(const Napi::CallbackInfo& info) {
-  int fd = eventfd(ArgU32(info, 0, "initval"), static_cast<int>(ArgU32(info, 1, "flags")));
+  uint32_t initval = ArgU32(info, 0, "initval");
+  uint32_t flags = ArgU32(info, 1, "flags");
+  if (flags & ~static_cast<uint32_t>(EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE)) ThrowArg(info.Env(), "flags must be EFD_* bits", true);
+  // Always non-blocking: a read or write on a JS thread must never sleep
+  // (eventfdRead answers null for "nothing yet"; a write that would overflow
+  // the counter fails with EAGAIN instead of waiting for a reader).
+  int fd = eventfd(initval, static_cast<int>(flags | EFD_NONBLOCK));
   if (fd < 0) ThrowErrno(info.Env(), errno, "eventfd");
-  return Napi::Number::New(info.Env(), fd);
+  return Handle::New(info.Env(), std::make_shared<FdResource>(Kind::Eventfd, fd));
 }
 
 Napi::Value EventfdRead(const Napi::CallbackInfo& info) {
+  std::shared_ptr<FdResource> e = ArgEventfd(info, 0);
   uint64_t v = 0;
-  ssize_t n = read(ArgFd(info, 0, "fd"), &v, sizeof v);
+  ssize_t n = read(e->Get(info.Env(), "read"), &v, sizeof v);
   if (n < 0) {
     if (errno == EAGAIN) return info.Env().Null();
     ThrowErrno(info.Env(), errno, "read");
@@ -34,22 +46,48 @@ Napi::Value EventfdRead(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value EventfdWrite(const Napi::CallbackInfo& info) {
+  std::shared_ptr<FdResource> e = ArgEventfd(info, 0);
   uint64_t v = ArgU64(info, 1, "value");
-  ssize_t n = write(ArgFd(info, 0, "fd"), &v, sizeof v);
+  if (v == UINT64_MAX) ThrowArg(info.Env(), "an eventfd cannot be written 2^64-1", true);
+  ssize_t n = write(e->Get(info.Env(), "write"), &v, sizeof v);
   if (n < 0) ThrowErrno(info.Env(), errno, "write");
   return info.Env().Undefined();
 }
 
-struct Poller {
+// ---- the poller -------------------------------------------------------------
+
+struct Watch {
+  std::shared_ptr<FdResource> eventfd;  // keeps the number from being reused while watched
+  uint64_t token;
+  std::vector<std::shared_ptr<Vcpu>> kicks;
+};
+
+struct Poller : Resource {
+  Poller() : Resource(Kind::Poller) {}
+  ~Poller() override { CloseFds(); }
+  void Close() override;
+  bool Closed() const override { return closed; }
+  int Fd() const override { return closed ? -1 : epfd; }
+  void CloseFds() {
+    if (epfd >= 0) close(epfd);
+    if (stopfd >= 0) close(stopfd);
+    epfd = stopfd = -1;
+  }
+
   int epfd = -1;
   int stopfd = -1;
   std::thread thread;
-  Napi::ThreadSafeFunction tsfn;
+  napi_threadsafe_function tsfn = nullptr;
+  napi_env env = nullptr;
+  // Weak: the JS handle object and its callback. The callback may well reach
+  // the handle (a VM object holding its poller): a strong reference from here
+  // would make that cycle a root, and the poller, its thread and fds, immortal.
+  napi_ref handle_ref = nullptr;
+  napi_ref callback_ref = nullptr;
   std::mutex mutex;
-  std::map<int, std::vector<int>> kicks;  // fd → vCPU fds to kick
-  std::map<uint64_t, int> tokens;         // token → fd (epoll data carries the token)
+  std::map<FdResource*, Watch> watches;
+  std::map<uint64_t, FdResource*> tokens;
   bool closed = false;
-  napi_env env = nullptr;                 // the environment (main thread or a worker) that created it
 };
 
 std::mutex g_pollers_mutex;
@@ -72,96 +110,132 @@ void Loop(Poller* p) {
       // the thread could find nothing to serve, enter KVM_RUN again and
       // sleep in HLT with the event undelivered (edge-triggered: no second
       // wake-up comes).
-      p->tsfn.NonBlockingCall([token](Napi::Env env, Napi::Function cb) {
-        cb.Call({Napi::Number::New(env, static_cast<double>(token))});
-      });
-      {
-        std::lock_guard<std::mutex> lock(p->mutex);
-        auto t = p->tokens.find(token);
-        if (t != p->tokens.end()) {
-          auto k = p->kicks.find(t->second);
-          if (k != p->kicks.end()) for (int vcpu : k->second) KickVcpu(vcpu);
-        }
+      napi_call_threadsafe_function(p->tsfn, reinterpret_cast<void*>(static_cast<uintptr_t>(token)), napi_tsfn_nonblocking);
+      std::lock_guard<std::mutex> lock(p->mutex);
+      auto t = p->tokens.find(token);
+      if (t != p->tokens.end()) {
+        auto w = p->watches.find(t->second);
+        if (w != p->watches.end()) for (auto& v : w->second.kicks) v->Kick();
       }
     }
   }
 }
 
-void ClosePoller(Poller* p) {
+void CallJs(napi_env env, napi_value, void* context, void* data) {
+  if (!env) return;  // being torn down
+  auto* p = static_cast<std::shared_ptr<Poller>*>(context)->get();
   if (p->closed) return;
-  p->closed = true;
-  uint64_t one = 1;
-  if (write(p->stopfd, &one, sizeof one) < 0) { /* the thread also stops when epfd closes */ }
-  if (p->thread.joinable()) p->thread.join();
-  p->tsfn.Release();
-  close(p->epfd);
-  close(p->stopfd);
-  std::lock_guard<std::mutex> lock(g_pollers_mutex);
-  g_pollers.erase(p);
+  napi_value handle = nullptr, cb = nullptr;
+  if (!p->handle_ref || napi_get_reference_value(env, p->handle_ref, &handle) != napi_ok || !handle) return;
+  if (napi_get_reference_value(env, p->callback_ref, &cb) != napi_ok || !cb) return;
+  napi_value arg;
+  napi_create_double(env, static_cast<double>(reinterpret_cast<uintptr_t>(data)), &arg);
+  napi_value undefined;
+  napi_get_undefined(env, &undefined);
+  // An exception thrown by the callback is left pending: Node reports it as uncaught.
+  napi_call_function(env, undefined, cb, 1, &arg, nullptr);
 }
 
-Poller* GetPoller(const Napi::CallbackInfo& info, size_t i) {
-  if (info.Length() <= i || !info[i].IsExternal()) ThrowArg(info.Env(), "poller must be a handle from pollerCreate");
-  Poller* p = info[i].As<Napi::External<Poller>>().Data();
+void FinalizeTsfn(napi_env, void*, void* context) { delete static_cast<std::shared_ptr<Poller>*>(context); }
+
+// Stops and joins the thread, releases the thread-safe function, closes the fds. On the owning JS thread.
+void Poller::Close() {
+  if (closed) return;
+  closed = true;
+  uint64_t one = 1;
+  if (write(stopfd, &one, sizeof one) < 0) { /* the thread also stops when epfd closes */ }
+  if (thread.joinable()) thread.join();
+  if (tsfn) napi_release_threadsafe_function(tsfn, napi_tsfn_abort);
+  tsfn = nullptr;
+  if (handle_ref) napi_delete_reference(env, handle_ref);
+  if (callback_ref) napi_delete_reference(env, callback_ref);
+  handle_ref = callback_ref = nullptr;
+  CloseFds();
   {
-    std::lock_guard<std::mutex> lock(g_pollers_mutex);
-    if (!g_pollers.count(p)) ThrowArg(info.Env(), "poller is closed");
+    std::lock_guard<std::mutex> lock(mutex);
+    watches.clear();
+    tokens.clear();
   }
+  std::lock_guard<std::mutex> lock(g_pollers_mutex);
+  g_pollers.erase(this);
+}
+
+std::shared_ptr<Poller> ArgPoller(const Napi::CallbackInfo& info) {
+  auto p = ArgHandle<Poller>(info, 0, "poller", Kind::Poller);
+  if (p->closed) ThrowClosed(info.Env(), "poller", "epoll_ctl");
   return p;
 }
 
 Napi::Value PollerCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsFunction()) ThrowArg(env, "callback must be a function");
-  auto* p = new Poller();
+  auto p = std::make_shared<Poller>();  // closes its fds if anything below throws
   p->env = env;
   p->epfd = epoll_create1(EPOLL_CLOEXEC);
-  if (p->epfd < 0) {
-    int err = errno;
-    delete p;
-    ThrowErrno(env, err, "epoll_create1");
-  }
+  if (p->epfd < 0) ThrowErrno(env, errno, "epoll_create1");
   p->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (p->stopfd < 0) {
-    int err = errno;
-    close(p->epfd);
-    delete p;
-    ThrowErrno(env, err, "eventfd");
-  }
+  if (p->stopfd < 0) ThrowErrno(env, errno, "eventfd");
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = 0;
-  epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->stopfd, &ev);
-  p->tsfn = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "kvm-poller", 0, 1);
+  if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->stopfd, &ev) < 0) ThrowErrno(env, errno, "epoll_ctl");
+
+  Napi::Object handle = Handle::New(env, p);
+  // The handle keeps its callback alive (a JS edge, collectable with the handle); we hold both weakly.
+  handle.DefineProperty(Napi::PropertyDescriptor::Value("callback", info[0], napi_default));
+  napi_create_reference(env, handle, 0, &p->handle_ref);
+  napi_create_reference(env, info[0], 0, &p->callback_ref);
+
+  napi_value name = Napi::String::New(env, "kvm-poller");
+  auto* ctx = new std::shared_ptr<Poller>(p);
+  if (napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, nullptr, FinalizeTsfn, ctx, CallJs, &p->tsfn) != napi_ok) {
+    delete ctx;
+    p->Close();
+    ThrowErrno(env, ENOMEM, "napi_create_threadsafe_function");
+  }
   // An idle poller must not keep the process alive.
-  p->tsfn.Unref(env);
+  napi_unref_threadsafe_function(env, p->tsfn);
   {
     std::lock_guard<std::mutex> lock(g_pollers_mutex);
-    g_pollers.insert(p);
+    g_pollers.insert(p.get());
   }
-  p->thread = std::thread(Loop, p);
-  // The External's finalizer frees the struct; closing is explicit (or at env cleanup).
-  return Napi::External<Poller>::New(env, p, [](Napi::Env, Poller* q) {
-    ClosePoller(q);
-    delete q;
-  });
+  try {
+    p->thread = std::thread(Loop, p.get());
+  } catch (const std::system_error& e) {
+    // No thread (e.g. under ulimit -v): a clear error, and nothing left registered.
+    p->Close();
+    ThrowErrno(env, e.code().value() ? e.code().value() : EAGAIN, "pthread_create");
+  }
+  return handle;
 }
 
+// pollerAdd(poller, eventfd, token, kickVcpus[]): watch `eventfd`; on readiness the
+// poller thread kicks those vCPUs and calls back with `token`.
 Napi::Value PollerAdd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Poller* p = GetPoller(info, 0);
-  int fd = ArgFd(info, 1, "fd");
-  double token = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1;
-  if (!(token >= 1) || token > 9007199254740991.0) ThrowArg(env, "token must be a positive integer", true);
-  std::vector<int> kicks;
+  std::shared_ptr<Poller> p = ArgPoller(info);
+  std::shared_ptr<FdResource> e = ArgEventfd(info, 1);
+  int fd = e->Get(env, "epoll_ctl");
+  if (info.Length() < 3 || !info[2].IsNumber()) ThrowArg(env, "token must be a positive integer");
+  double token = info[2].As<Napi::Number>().DoubleValue();
+  if (!(token >= 1) || token > 9007199254740991.0 || token != static_cast<double>(static_cast<uint64_t>(token))) {
+    ThrowArg(env, "token must be a positive integer", true);
+  }
+  Watch w{e, static_cast<uint64_t>(token), {}};
   if (info.Length() > 3 && !info[3].IsUndefined()) {
-    Napi::Array a = ArgArray(info, 3, "kickVcpuFds");
-    for (uint32_t i = 0; i < a.Length(); i++) kicks.push_back(static_cast<int>(ValueU32(env, a.Get(i), "kickVcpuFds[i]")));
+    Napi::Array a = ArgArray(info, 3, "kickVcpus");
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      w.kicks.push_back(std::static_pointer_cast<Vcpu>(Handle::Checked(env, a.Get(i), "kickVcpus[i]", Kind::Vcpu)->resource()));
+    }
   }
   {
+    // Refused before anything changes: a second watch of the same eventfd
+    // (epoll's EEXIST) or a token in use must not disturb the first.
     std::lock_guard<std::mutex> lock(p->mutex);
-    p->kicks[fd] = kicks;
-    p->tokens[static_cast<uint64_t>(token)] = fd;
+    if (p->watches.count(e.get())) ThrowErrno(env, EEXIST, "epoll_ctl");
+    if (p->tokens.count(w.token)) ThrowArg(env, "token is already in use by this poller");
+    p->tokens[w.token] = e.get();
+    p->watches.emplace(e.get(), std::move(w));
   }
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLET;
@@ -169,7 +243,7 @@ Napi::Value PollerAdd(const Napi::CallbackInfo& info) {
   if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
     int err = errno;
     std::lock_guard<std::mutex> lock(p->mutex);
-    p->kicks.erase(fd);
+    p->watches.erase(e.get());
     p->tokens.erase(static_cast<uint64_t>(token));
     ThrowErrno(env, err, "epoll_ctl");
   }
@@ -177,19 +251,17 @@ Napi::Value PollerAdd(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value PollerRemove(const Napi::CallbackInfo& info) {
-  Poller* p = GetPoller(info, 0);
-  int fd = ArgFd(info, 1, "fd");
-  if (epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, nullptr) < 0) ThrowErrno(info.Env(), errno, "epoll_ctl");
+  Napi::Env env = info.Env();
+  std::shared_ptr<Poller> p = ArgPoller(info);
+  std::shared_ptr<FdResource> e = ArgEventfd(info, 1);
   std::lock_guard<std::mutex> lock(p->mutex);
-  p->kicks.erase(fd);
-  for (auto it = p->tokens.begin(); it != p->tokens.end();) it = it->second == fd ? p->tokens.erase(it) : std::next(it);
-  return info.Env().Undefined();
-}
-
-Napi::Value PollerClose(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsExternal()) ThrowArg(info.Env(), "poller must be a handle from pollerCreate");
-  ClosePoller(info[0].As<Napi::External<Poller>>().Data());
-  return info.Env().Undefined();
+  auto w = p->watches.find(e.get());
+  if (w == p->watches.end()) ThrowErrno(env, ENOENT, "epoll_ctl");
+  // A closed eventfd left epoll by itself when its file was released.
+  if (!e->Closed()) epoll_ctl(p->epfd, EPOLL_CTL_DEL, e->Fd(), nullptr);
+  p->tokens.erase(w->second.token);
+  p->watches.erase(w);
+  return env.Undefined();
 }
 
 // At an environment's teardown, its own pollers close -- only its own: the
@@ -204,7 +276,7 @@ void CleanupPollers(void* arg) {
     std::lock_guard<std::mutex> lock(g_pollers_mutex);
     for (Poller* p : g_pollers) if (p->env == env) own.push_back(p);
   }
-  for (Poller* p : own) ClosePoller(p);
+  for (Poller* p : own) p->Close();
 }
 
 }  // namespace
@@ -216,7 +288,6 @@ void InitEventfd(Napi::Env env, Napi::Object exports) {
   exports.Set("pollerCreate", Napi::Function::New(env, PollerCreate, "pollerCreate"));
   exports.Set("pollerAdd", Napi::Function::New(env, PollerAdd, "pollerAdd"));
   exports.Set("pollerRemove", Napi::Function::New(env, PollerRemove, "pollerRemove"));
-  exports.Set("pollerClose", Napi::Function::New(env, PollerClose, "pollerClose"));
   napi_add_env_cleanup_hook(env, CleanupPollers, env);
 }
 

@@ -1,70 +1,75 @@
-// vCPU-fd ioctls, and the kick: immediate_exit plus a signal to the thread
-// that runs the vCPU (KVM API: "vcpu ioctls should be issued from the same
-// thread that was used to create the vcpu").
+// vCPU-fd ioctls, the kick, and the hand-over of a vCPU to another thread.
+// KVM API: "vcpu ioctls should be issued from the same thread that was used
+// to create the vcpu" -- except KVM_RUN, which the VMM may move to a thread
+// of the vCPU's own (attachVcpu); the kick reaches whichever thread is
+// inside KVM_RUN at that moment, and no other (handle.h).
 #include "common.h"
+#include "handle.h"
 
-#include <atomic>
 #include <cerrno>
-#include <csignal>
 #include <linux/kvm.h>
-#include <mutex>
-#include <pthread.h>
 #include <sys/ioctl.h>
 #include <vector>
 
 namespace kvmaddon {
 namespace {
 
-// One slot per fd number: run() must not lock or allocate.
-struct VcpuSlot {
-  std::atomic<kvm_run*> run{nullptr};
-  std::atomic<pthread_t> thread{0};
-  std::atomic<bool> has_thread{false};
-};
-
-constexpr int kMaxFds = 1 << 16;
-VcpuSlot* g_slots = new VcpuSlot[kMaxFds];  // never freed: lives as long as the process
-std::once_flag g_signal_once;
-
-int KickSignal() { return SIGRTMIN + 2; }
-
-void NoopHandler(int) {}
-
-void InstallKickHandler() {
-  std::call_once(g_signal_once, [] {
-    struct sigaction sa {};
-    sa.sa_handler = NoopHandler;
-    sigemptyset(&sa.sa_mask);
-    // SA_RESTART keeps other syscalls of the kicked thread restarting;
-    // KVM_RUN itself returns EINTR whatever the flag says.
-    sa.sa_flags = SA_RESTART;
-    sigaction(KickSignal(), &sa, nullptr);
-  });
-}
-
-VcpuSlot* Slot(int fd) { return fd >= 0 && fd < kMaxFds ? &g_slots[fd] : nullptr; }
+std::shared_ptr<Vcpu> ArgVcpu(const Napi::CallbackInfo& info) { return ArgHandle<Vcpu>(info, 0, "vcpu", Kind::Vcpu); }
+int VcpuFd(const Napi::CallbackInfo& info, const char* syscall) { return ArgVcpu(info)->Get(info.Env(), syscall); }
 
 Napi::Value Run(const Napi::CallbackInfo& info) {
-  int fd = ArgFd(info, 0, "vcpuFd");
-  if (VcpuSlot* s = Slot(fd)) {
-    pthread_t self = pthread_self();
-    if (!s->has_thread.load(std::memory_order_relaxed) || !pthread_equal(s->thread.load(std::memory_order_relaxed), self)) {
-      s->thread.store(self, std::memory_order_relaxed);
-      s->has_thread.store(true, std::memory_order_release);
-    }
-  }
-  int r = ioctl(fd, KVM_RUN, 0);
+  std::shared_ptr<Vcpu> v = ArgVcpu(info);
+  bool closed = false;
+  int r = v->Run(&closed);
+  if (closed) ThrowClosed(info.Env(), "vcpu", "KVM_RUN");
   if (r < 0) {
-    int err = errno;
-    if (err == EINTR || err == EAGAIN) return Napi::Number::New(info.Env(), -err);
-    ThrowErrno(info.Env(), err, "KVM_RUN");
+    if (r == -EINTR || r == -EAGAIN) return Napi::Number::New(info.Env(), r);
+    if (r == -EBUSY) ThrowCode(info.Env(), "ERR_VCPU_BUSY", "KVM_RUN refused: another thread is inside KVM_RUN with this vCPU");
+    ThrowErrno(info.Env(), -r, "KVM_RUN");
   }
   return Napi::Number::New(info.Env(), r);
 }
 
 Napi::Value Kick(const Napi::CallbackInfo& info) {
-  KickVcpu(ArgFd(info, 0, "vcpuFd"));
+  ArgVcpu(info)->Kick();
   return info.Env().Undefined();
+}
+
+// The vCPU's kvm_run area as an ArrayBuffer (the same one every time; detached when the vCPU closes).
+Napi::Value VcpuRunBuffer(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1) ThrowArg(info.Env(), "vcpu is required");
+  Handle* h = Handle::Checked(info.Env(), info[0], "vcpu", Kind::Vcpu);
+  if (!h->owner()) ThrowArg(info.Env(), "an attached vCPU handle has no kvm_run buffer; use the owner's");
+  return h->RunBuffer(info.Env());
+}
+
+// A number another thread (worker) passes to attachVcpu to run this vCPU: never reused in this process.
+Napi::Value VcpuShareId(const Napi::CallbackInfo& info) {
+  std::shared_ptr<Vcpu> v = ArgVcpu(info);
+  v->Get(info.Env(), "attach");
+  return Napi::Number::New(info.Env(), static_cast<double>(v->share_id));
+}
+
+// A handle in this thread's environment for the vCPU with that share id. Its close() only lets go:
+// the vCPU is closed by its owner's handle.
+Napi::Value AttachVcpu(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) ThrowArg(env, "shareId must be a number from vcpuShareId");
+  double d = info[0].As<Napi::Number>().DoubleValue();
+  if (!(d >= 1) || d > 9007199254740991.0 || d != static_cast<double>(static_cast<uint64_t>(d))) {
+    ThrowArg(env, "shareId must be a positive integer", true);
+  }
+  std::shared_ptr<Vcpu> v = FindVcpu(static_cast<uint64_t>(d));
+  if (!v || v->Closed()) ThrowClosed(env, "vcpu", "attach");
+  return Handle::New(env, v, false);
+}
+
+// Every vCPU of the process: kicked out of KVM_RUN, and every later run() returns -EINTR at once.
+// For process exit: a worker halted in KVM_RUN would otherwise hold the exit forever.
+Napi::Value StopAllVcpus(const Napi::CallbackInfo& info) {
+  auto all = AllVcpus();
+  for (auto& v : all) v->Stop();
+  return Napi::Number::New(info.Env(), static_cast<double>(all.size()));
 }
 
 Napi::Object SegmentToJs(Napi::Env env, const kvm_segment& s) {
@@ -89,16 +94,18 @@ void SegmentFromJs(Napi::Env env, Napi::Value v, kvm_segment& s, const char* nam
   Napi::Object o = v.As<Napi::Object>();
   s.base = PropU64(o, "base");
   s.limit = PropU32(o, "limit");
-  s.selector = static_cast<uint16_t>(PropU32(o, "selector"));
-  s.type = static_cast<uint8_t>(PropU32(o, "type"));
-  s.present = static_cast<uint8_t>(PropU32(o, "present"));
-  s.dpl = static_cast<uint8_t>(PropU32(o, "dpl"));
-  s.db = static_cast<uint8_t>(PropU32(o, "db"));
-  s.s = static_cast<uint8_t>(PropU32(o, "s"));
-  s.l = static_cast<uint8_t>(PropU32(o, "l"));
-  s.g = static_cast<uint8_t>(PropU32(o, "g"));
-  s.avl = static_cast<uint8_t>(PropU32(o, "avl"));
-  s.unusable = static_cast<uint8_t>(PropU32Or(o, "unusable", 0));
+  // Each field in the range the descriptor gives it: nothing is truncated.
+  s.selector = static_cast<uint16_t>(PropMax(o, "selector", 0xffff));
+  s.type = static_cast<uint8_t>(PropMax(o, "type", 15));
+  s.present = static_cast<uint8_t>(PropMax(o, "present", 1));
+  s.dpl = static_cast<uint8_t>(PropMax(o, "dpl", 3));
+  s.db = static_cast<uint8_t>(PropMax(o, "db", 1));
+  s.s = static_cast<uint8_t>(PropMax(o, "s", 1));
+  s.l = static_cast<uint8_t>(PropMax(o, "l", 1));
+  s.g = static_cast<uint8_t>(PropMax(o, "g", 1));
+  s.avl = static_cast<uint8_t>(PropMax(o, "avl", 1));
+  Napi::Value u = o.Get("unusable");
+  s.unusable = u.IsUndefined() ? 0 : static_cast<uint8_t>(ValueMax(env, u, "unusable", 1));
 }
 
 #define REG_LIST(X) X(rax) X(rbx) X(rcx) X(rdx) X(rsi) X(rdi) X(rsp) X(rbp) X(r8) X(r9) X(r10) X(r11) \
@@ -107,7 +114,7 @@ void SegmentFromJs(Napi::Env env, Napi::Value v, kvm_segment& s, const char* nam
 Napi::Value GetRegs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   kvm_regs r{};
-  if (Ioctl(ArgFd(info, 0, "vcpuFd"), KVM_GET_REGS, &r) < 0) ThrowErrno(env, errno, "KVM_GET_REGS");
+  if (Ioctl(VcpuFd(info, "KVM_GET_REGS"), KVM_GET_REGS, &r) < 0) ThrowErrno(env, errno, "KVM_GET_REGS");
   Napi::Object o = Napi::Object::New(env);
 #define GET(n) o.Set(#n, Napi::BigInt::New(env, static_cast<uint64_t>(r.n)));
   REG_LIST(GET)
@@ -117,13 +124,12 @@ Napi::Value GetRegs(const Napi::CallbackInfo& info) {
 
 Napi::Value SetRegs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "vcpuFd");
   Napi::Object o = ArgObject(info, 1, "regs");
   kvm_regs r{};
 #define SET(n) r.n = PropU64(o, #n);
   REG_LIST(SET)
 #undef SET
-  if (Ioctl(fd, KVM_SET_REGS, &r) < 0) ThrowErrno(env, errno, "KVM_SET_REGS");
+  if (Ioctl(VcpuFd(info, "KVM_SET_REGS"), KVM_SET_REGS, &r) < 0) ThrowErrno(env, errno, "KVM_SET_REGS");
   return env.Undefined();
 }
 
@@ -132,7 +138,7 @@ Napi::Value SetRegs(const Napi::CallbackInfo& info) {
 Napi::Value GetSregs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   kvm_sregs s{};
-  if (Ioctl(ArgFd(info, 0, "vcpuFd"), KVM_GET_SREGS, &s) < 0) ThrowErrno(env, errno, "KVM_GET_SREGS");
+  if (Ioctl(VcpuFd(info, "KVM_GET_SREGS"), KVM_GET_SREGS, &s) < 0) ThrowErrno(env, errno, "KVM_GET_SREGS");
   Napi::Object o = Napi::Object::New(env);
 #define GETSEG(n) o.Set(#n, SegmentToJs(env, s.n));
   SEG_LIST(GETSEG)
@@ -158,7 +164,6 @@ Napi::Value GetSregs(const Napi::CallbackInfo& info) {
 
 Napi::Value SetSregs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "vcpuFd");
   Napi::Object o = ArgObject(info, 1, "sregs");
   kvm_sregs s{};
 #define SETSEG(n) SegmentFromJs(env, o.Get(#n), s.n, #n);
@@ -168,7 +173,7 @@ Napi::Value SetSregs(const Napi::CallbackInfo& info) {
     Napi::Value v = o.Get(name);
     if (!v.IsObject()) ThrowArg(env, std::string(name) + " must be {base, limit}");
     dt->base = PropU64(v.As<Napi::Object>(), "base");
-    dt->limit = static_cast<uint16_t>(PropU32(v.As<Napi::Object>(), "limit"));
+    dt->limit = static_cast<uint16_t>(PropMax(v.As<Napi::Object>(), "limit", 0xffff));
   }
   s.cr0 = PropU64(o, "cr0");
   s.cr2 = PropU64(o, "cr2");
@@ -180,15 +185,15 @@ Napi::Value SetSregs(const Napi::CallbackInfo& info) {
   Napi::Value bm = o.Get("interruptBitmap");
   if (bm.IsArray()) {
     Napi::Array a = bm.As<Napi::Array>();
-    for (uint32_t i = 0; i < 4 && i < a.Length(); i++) s.interrupt_bitmap[i] = ValueU64(env, a.Get(i), "interruptBitmap[i]");
+    if (a.Length() > 4) ThrowArg(env, "interruptBitmap has 4 u64 words", true);
+    for (uint32_t i = 0; i < a.Length(); i++) s.interrupt_bitmap[i] = ValueU64(env, a.Get(i), "interruptBitmap[i]");
   }
-  if (Ioctl(fd, KVM_SET_SREGS, &s) < 0) ThrowErrno(env, errno, "KVM_SET_SREGS");
+  if (Ioctl(VcpuFd(info, "KVM_SET_SREGS"), KVM_SET_SREGS, &s) < 0) ThrowErrno(env, errno, "KVM_SET_SREGS");
   return env.Undefined();
 }
 
 Napi::Value SetCpuid2(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "vcpuFd");
   Napi::Array entries = ArgArray(info, 1, "entries");
   uint32_t n = entries.Length();
   if (n > 4096) ThrowArg(env, "too many CPUID entries to encode", true);
@@ -208,59 +213,40 @@ Napi::Value SetCpuid2(const Napi::CallbackInfo& info) {
     e.ecx = PropU32(o, "ecx");
     e.edx = PropU32(o, "edx");
   }
-  if (Ioctl(fd, kSetCpuid2, buf.data()) < 0) ThrowErrno(env, errno, "KVM_SET_CPUID2");
+  if (Ioctl(VcpuFd(info, "KVM_SET_CPUID2"), kSetCpuid2, buf.data()) < 0) ThrowErrno(env, errno, "KVM_SET_CPUID2");
   return env.Undefined();
 }
 
 Napi::Value Interrupt(const Napi::CallbackInfo& info) {
   kvm_interrupt irq{};
   irq.irq = ArgU32(info, 1, "irq");
-  if (Ioctl(ArgFd(info, 0, "vcpuFd"), KVM_INTERRUPT, &irq) < 0) ThrowErrno(info.Env(), errno, "KVM_INTERRUPT");
+  if (Ioctl(VcpuFd(info, "KVM_INTERRUPT"), KVM_INTERRUPT, &irq) < 0) ThrowErrno(info.Env(), errno, "KVM_INTERRUPT");
   return info.Env().Undefined();
 }
 
 Napi::Value GetMpState(const Napi::CallbackInfo& info) {
   kvm_mp_state s{};
-  if (Ioctl(ArgFd(info, 0, "vcpuFd"), KVM_GET_MP_STATE, &s) < 0) ThrowErrno(info.Env(), errno, "KVM_GET_MP_STATE");
+  if (Ioctl(VcpuFd(info, "KVM_GET_MP_STATE"), KVM_GET_MP_STATE, &s) < 0) ThrowErrno(info.Env(), errno, "KVM_GET_MP_STATE");
   return Napi::Number::New(info.Env(), s.mp_state);
 }
 
 Napi::Value SetMpState(const Napi::CallbackInfo& info) {
   kvm_mp_state s{};
-  s.mp_state = ArgU32(info, 1, "state");
-  if (Ioctl(ArgFd(info, 0, "vcpuFd"), KVM_SET_MP_STATE, &s) < 0) ThrowErrno(info.Env(), errno, "KVM_SET_MP_STATE");
+  s.mp_state = ArgU32(info, 1, "state");  // KVM validates the value (EINVAL)
+  if (Ioctl(VcpuFd(info, "KVM_SET_MP_STATE"), KVM_SET_MP_STATE, &s) < 0) ThrowErrno(info.Env(), errno, "KVM_SET_MP_STATE");
   return info.Env().Undefined();
 }
 
 }  // namespace
 
-void RegisterKvmRun(int fd, void* run) {
-  if (VcpuSlot* s = Slot(fd)) {
-    s->has_thread.store(false, std::memory_order_relaxed);
-    s->run.store(static_cast<kvm_run*>(run), std::memory_order_release);
-  }
-}
-
-void ForgetVcpu(int fd) {
-  if (VcpuSlot* s = Slot(fd)) {
-    s->run.store(nullptr, std::memory_order_release);
-    s->has_thread.store(false, std::memory_order_release);
-  }
-}
-
-void KickVcpu(int fd) {
-  VcpuSlot* s = Slot(fd);
-  if (!s) return;
-  kvm_run* run = s->run.load(std::memory_order_acquire);
-  if (!run) return;
-  __atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-  if (s->has_thread.load(std::memory_order_acquire)) pthread_kill(s->thread.load(std::memory_order_relaxed), KickSignal());
-}
-
 void InitVcpu(Napi::Env env, Napi::Object exports) {
   InstallKickHandler();
   exports.Set("run", Napi::Function::New(env, Run, "run"));
   exports.Set("kick", Napi::Function::New(env, Kick, "kick"));
+  exports.Set("vcpuRunBuffer", Napi::Function::New(env, VcpuRunBuffer, "vcpuRunBuffer"));
+  exports.Set("vcpuShareId", Napi::Function::New(env, VcpuShareId, "vcpuShareId"));
+  exports.Set("attachVcpu", Napi::Function::New(env, AttachVcpu, "attachVcpu"));
+  exports.Set("stopAllVcpus", Napi::Function::New(env, StopAllVcpus, "stopAllVcpus"));
   exports.Set("getRegs", Napi::Function::New(env, GetRegs, "getRegs"));
   exports.Set("setRegs", Napi::Function::New(env, SetRegs, "setRegs"));
   exports.Set("getSregs", Napi::Function::New(env, GetSregs, "getSregs"));

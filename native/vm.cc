@@ -1,42 +1,68 @@
-// VM-fd ioctls.
+// VM-fd ioctls. The VM is a handle (handle.h); eventfds and vCPUs are handles too.
 #include "common.h"
+#include "handle.h"
 
 #include <cerrno>
 #include <cstring>
 #include <linux/kvm.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <vector>
 
 namespace kvmaddon {
 namespace {
 
+std::shared_ptr<Vm> ArgVm(const Napi::CallbackInfo& info) { return ArgHandle<Vm>(info, 0, "vm", Kind::Vm); }
+
+int EventfdOf(Napi::Env env, Napi::Value v, const char* name, const char* syscall) {
+  return std::static_pointer_cast<FdResource>(Handle::Checked(env, v, name, Kind::Eventfd)->resource())->Get(env, syscall);
+}
+
 Napi::Value SetUserMemoryRegion(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "vmFd");
+  const char* sc = "KVM_SET_USER_MEMORY_REGION";
+  std::shared_ptr<Vm> vm = ArgVm(info);
   kvm_userspace_memory_region r{};
   r.slot = ArgU32(info, 1, "slot");
   r.flags = ArgU32(info, 2, "flags");
   r.guest_phys_addr = ArgU64(info, 3, "guestPhysAddr");
   r.memory_size = ArgU64(info, 4, "memorySize");
   uint64_t offset = info.Length() > 6 && !info[6].IsUndefined() ? ArgU64(info, 6, "bufferOffset") : 0;
+  std::shared_ptr<Mapping> m;
   if (info.Length() > 5 && !info[5].IsNull() && !info[5].IsUndefined()) {
-    r.userspace_addr = HostAddress(env, info[5], offset, r.memory_size);
+    m = MappingOf(env, info[5], offset, r.memory_size);
+    r.userspace_addr = reinterpret_cast<uintptr_t>(m->base) + offset;
   } else if (r.memory_size != 0) {
     ThrowArg(env, "buffer is required unless memorySize is 0");
   }
-  if (Ioctl(fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) ThrowErrno(env, errno, "KVM_SET_USER_MEMORY_REGION");
+  if (Ioctl(vm->Get(env, sc), KVM_SET_USER_MEMORY_REGION, &r) < 0) ThrowErrno(env, errno, sc);
+  // The VM now holds the mapping for as long as the slot points into it.
+  vm->SetSlot(r.slot, r.memory_size == 0 ? nullptr : std::move(m));
   return env.Undefined();
 }
 
+// The vCPU comes mapped: its kvm_run area has exactly KVM_GET_VCPU_MMAP_SIZE bytes.
 Napi::Value CreateVcpu(const Napi::CallbackInfo& info) {
-  int r = Ioctl(ArgFd(info, 0, "vmFd"), KVM_CREATE_VCPU, static_cast<unsigned long>(ArgU32(info, 1, "vcpuId")));
-  if (r < 0) ThrowErrno(info.Env(), errno, "KVM_CREATE_VCPU");
-  return Napi::Number::New(info.Env(), r);
+  Napi::Env env = info.Env();
+  std::shared_ptr<Vm> vm = ArgVm(info);
+  uint32_t id = ArgU32(info, 1, "vcpuId");
+  int fd = Ioctl(vm->Get(env, "KVM_CREATE_VCPU"), KVM_CREATE_VCPU, static_cast<unsigned long>(id));
+  if (fd < 0) ThrowErrno(env, errno, "KVM_CREATE_VCPU");
+  void* run = mmap(nullptr, vm->vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (run == MAP_FAILED) {
+    int err = errno;
+    close(fd);
+    ThrowErrno(env, err, "mmap");
+  }
+  auto v = std::make_shared<Vcpu>(fd, vm, run, vm->vcpu_mmap_size, id);
+  RegisterVcpu(v);
+  return Handle::New(env, v);
 }
 
 Napi::Value EnableCap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "fd");
+  const char* sc = "KVM_ENABLE_CAP";
   kvm_enable_cap c{};
   c.cap = ArgU32(info, 1, "cap");
   c.flags = ArgU32(info, 2, "flags");
@@ -45,13 +71,14 @@ Napi::Value EnableCap(const Napi::CallbackInfo& info) {
     if (args.Length() > 4) ThrowArg(env, "args takes at most 4 values", true);
     for (uint32_t i = 0; i < args.Length(); i++) c.args[i] = ValueU64(env, args.Get(i), "args[i]");
   }
-  if (Ioctl(fd, KVM_ENABLE_CAP, &c) < 0) ThrowErrno(env, errno, "KVM_ENABLE_CAP");
+  int fd = AnyFd(info, 0, "fd", sc, {Kind::Vm, Kind::Vcpu});
+  if (Ioctl(fd, KVM_ENABLE_CAP, &c) < 0) ThrowErrno(env, errno, sc);
   return env.Undefined();
 }
 
 Napi::Value SetGsiRouting(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "vmFd");
+  std::shared_ptr<Vm> vm = ArgVm(info);
   Napi::Array entries = ArgArray(info, 1, "entries");
   uint32_t n = entries.Length();
   if (n > 65536) ThrowArg(env, "too many routing entries to encode", true);
@@ -80,71 +107,81 @@ Napi::Value SetGsiRouting(const Napi::CallbackInfo& info) {
       ThrowArg(env, "routing entry type must be 'irqchip' or 'msi'");
     }
   }
-  if (Ioctl(fd, kSetGsiRouting, buf.data()) < 0) ThrowErrno(env, errno, "KVM_SET_GSI_ROUTING");
+  if (Ioctl(vm->Get(env, "KVM_SET_GSI_ROUTING"), kSetGsiRouting, buf.data()) < 0) ThrowErrno(env, errno, "KVM_SET_GSI_ROUTING");
   return env.Undefined();
 }
 
+// irqfd(vm, eventfd, gsi, flags, resampleEventfd | null)
 Napi::Value Irqfd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int vm = ArgFd(info, 0, "vmFd");
+  const char* sc = "KVM_IRQFD";
+  std::shared_ptr<Vm> vm = ArgVm(info);
+  if (info.Length() < 2) ThrowArg(env, "eventfd is required");
   kvm_irqfd a{};
-  a.fd = static_cast<uint32_t>(ArgFd(info, 1, "fd"));
+  a.fd = static_cast<uint32_t>(EventfdOf(env, info[1], "eventfd", sc));
   a.gsi = ArgU32(info, 2, "gsi");
   a.flags = ArgU32(info, 3, "flags");
-  a.resamplefd = static_cast<uint32_t>(info.Length() > 4 ? ArgFd(info, 4, "resampleFd") : 0);
-  if (Ioctl(vm, KVM_IRQFD, &a) < 0) ThrowErrno(env, errno, "KVM_IRQFD");
+  if (info.Length() > 4 && !info[4].IsNull() && !info[4].IsUndefined()) {
+    a.resamplefd = static_cast<uint32_t>(EventfdOf(env, info[4], "resampleEventfd", sc));
+  }
+  if (Ioctl(vm->Get(env, sc), KVM_IRQFD, &a) < 0) ThrowErrno(env, errno, sc);
   return env.Undefined();
 }
 
+// ioeventfd(vm, { addr, len, eventfd, flags, datamatch? })
 Napi::Value Ioeventfd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int vm = ArgFd(info, 0, "vmFd");
+  const char* sc = "KVM_IOEVENTFD";
+  std::shared_ptr<Vm> vm = ArgVm(info);
   Napi::Object o = ArgObject(info, 1, "args");
   kvm_ioeventfd a{};
   a.addr = PropU64(o, "addr");
-  a.len = PropU32(o, "len");
-  a.fd = static_cast<int32_t>(PropU32(o, "fd"));
+  a.len = PropMax(o, "len", 8);
+  a.fd = EventfdOf(env, o.Get("eventfd"), "eventfd", sc);
   a.flags = PropU32(o, "flags");
   Napi::Value dm = o.Get("datamatch");
   a.datamatch = dm.IsUndefined() ? 0 : ValueU64(env, dm, "datamatch");
-  if (Ioctl(vm, KVM_IOEVENTFD, &a) < 0) ThrowErrno(env, errno, "KVM_IOEVENTFD");
+  if (Ioctl(vm->Get(env, sc), KVM_IOEVENTFD, &a) < 0) ThrowErrno(env, errno, sc);
   return env.Undefined();
 }
 
 Napi::Value SignalMsi(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int vm = ArgFd(info, 0, "vmFd");
+  std::shared_ptr<Vm> vm = ArgVm(info);
   kvm_msi m{};
   m.address_lo = ArgU32(info, 1, "addressLo");
   m.address_hi = ArgU32(info, 2, "addressHi");
   m.data = ArgU32(info, 3, "data");
   m.flags = ArgU32(info, 4, "flags");
   m.devid = ArgU32(info, 5, "devid");
-  int r = Ioctl(vm, KVM_SIGNAL_MSI, &m);
+  int r = Ioctl(vm->Get(env, "KVM_SIGNAL_MSI"), KVM_SIGNAL_MSI, &m);
   if (r < 0) ThrowErrno(env, errno, "KVM_SIGNAL_MSI");
   return Napi::Number::New(env, r);
 }
 
 Napi::Value IrqLine(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int vm = ArgFd(info, 0, "vmFd");
+  std::shared_ptr<Vm> vm = ArgVm(info);
   kvm_irq_level l{};
   l.irq = ArgU32(info, 1, "irq");
   l.level = ArgU32(info, 2, "level");
-  if (Ioctl(vm, KVM_IRQ_LINE_STATUS, &l) < 0) ThrowErrno(env, errno, "KVM_IRQ_LINE_STATUS");
+  if (Ioctl(vm->Get(env, "KVM_IRQ_LINE_STATUS"), KVM_IRQ_LINE_STATUS, &l) < 0) ThrowErrno(env, errno, "KVM_IRQ_LINE_STATUS");
   return Napi::Number::New(env, l.status);
 }
 
 Napi::Value SetTssAddr(const Napi::CallbackInfo& info) {
-  if (Ioctl(ArgFd(info, 0, "vmFd"), KVM_SET_TSS_ADDR, static_cast<unsigned long>(ArgU32(info, 1, "addr"))) < 0) {
+  std::shared_ptr<Vm> vm = ArgVm(info);
+  uint32_t addr = ArgU32(info, 1, "addr");
+  if (Ioctl(vm->Get(info.Env(), "KVM_SET_TSS_ADDR"), KVM_SET_TSS_ADDR, static_cast<unsigned long>(addr)) < 0) {
     ThrowErrno(info.Env(), errno, "KVM_SET_TSS_ADDR");
   }
   return info.Env().Undefined();
 }
 
 Napi::Value SetIdentityMapAddr(const Napi::CallbackInfo& info) {
+  std::shared_ptr<Vm> vm = ArgVm(info);
   uint64_t addr = ArgU64(info, 1, "addr");
-  if (Ioctl(ArgFd(info, 0, "vmFd"), KVM_SET_IDENTITY_MAP_ADDR, &addr) < 0) {
+  if (Ioctl(vm->Get(info.Env(), "KVM_SET_IDENTITY_MAP_ADDR"), KVM_SET_IDENTITY_MAP_ADDR, &addr) < 0) {
     ThrowErrno(info.Env(), errno, "KVM_SET_IDENTITY_MAP_ADDR");
   }
   return info.Env().Undefined();

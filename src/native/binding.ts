@@ -11,6 +11,7 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -57,7 +58,7 @@ export type KvmRoutingEntry =
 
 /** `struct kvm_ioeventfd`. `len` 0 means "any length" (MMIO only). */
 export interface KvmIoeventfd {
-  addr: bigint | number; len: number; fd: number;
+  addr: bigint | number; len: number; eventfd: EventfdHandle;
   /** KVM_IOEVENTFD_FLAG_* (datamatch 1, pio 2, deassign 4). */
   flags: number;
   datamatch?: bigint | number;
@@ -124,114 +125,151 @@ export interface KvmConstants {
   EFD_CLOEXEC: number; EFD_NONBLOCK: number; EFD_SEMAPHORE: number;
 }
 
-/** The addon's exports. Each doc line names the ioctl or syscall it wraps. */
+/**
+ * An fd the addon owns. JavaScript never holds a bare file descriptor: it
+ * holds one of these, made by the addon and accepted only by the exports of
+ * its own kind, so a closed, reused, foreign or forged number cannot reach
+ * an ioctl. `close()` is explicit and idempotent; a handle dropped without
+ * it is closed when collected (a backstop: the `kvm` backend closes
+ * explicitly and warns when its FinalizationRegistry finds one dropped).
+ */
+export interface NativeHandle<K extends HandleKind = HandleKind> {
+  readonly kind: K;
+  /** The fd number, for diagnostics and for handing to another process; -1 once closed. */
+  readonly fd: number;
+  readonly closed: boolean;
+  close(): void;
+}
+export type HandleKind = 'kvm' | 'vm' | 'vcpu' | 'eventfd' | 'poller';
+export type KvmHandle = NativeHandle<'kvm'>;
+export type VmHandle = NativeHandle<'vm'>;
+export type VcpuHandle = NativeHandle<'vcpu'>;
+export type EventfdHandle = NativeHandle<'eventfd'>;
+export type PollerHandle = NativeHandle<'poller'>;
+
+/**
+ * The addon's exports. Each doc line names the ioctl or syscall it wraps.
+ * Errors: `errno`/`code`/`syscall` for a failed syscall (a closed handle is
+ * EBADF naming the ioctl), `code: 'ERR_INVALID_ARG'` for an argument of the
+ * wrong type or outside its field's range (nothing is truncated).
+ */
 export interface NativeBinding {
   readonly layout: KvmLayout;
   readonly constants: KvmConstants;
   /** N-API version the addon was built for. */
   readonly napiVersion: number;
 
-  /** open("/dev/kvm", O_RDWR | O_CLOEXEC). Throws ENOENT/EACCES etc. */
-  openKvm(path?: string): number;
-  /** close(2) on any fd this module handed out. */
-  close(fd: number): void;
+  /** open("/dev/kvm", O_RDWR | O_CLOEXEC), checked with KVM_GET_API_VERSION. Throws ENOENT/EACCES etc. */
+  openKvm(path?: string): KvmHandle;
   /** KVM_GET_API_VERSION */
-  getApiVersion(kvmFd: number): number;
+  getApiVersion(kvm: KvmHandle): number;
   /** KVM_CHECK_EXTENSION on the system fd or a VM fd. */
-  checkExtension(fd: number, cap: number): number;
+  checkExtension(fd: KvmHandle | VmHandle, cap: number): number;
   /** KVM_GET_VCPU_MMAP_SIZE */
-  getVcpuMmapSize(kvmFd: number): number;
-  /** KVM_CREATE_VM (machine type, 0 on x86). */
-  createVm(kvmFd: number, type: number): number;
+  getVcpuMmapSize(kvm: KvmHandle): number;
+  /** KVM_CREATE_VM (machine type, 0 on x86). The VM's vCPUs map exactly KVM_GET_VCPU_MMAP_SIZE bytes of kvm_run. */
+  createVm(kvm: KvmHandle, type: number): VmHandle;
 
   /** mmap(MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE) of `size` bytes, as an external ArrayBuffer. */
   mmapAnonymous(size: number): ArrayBuffer;
-  /** munmap of a buffer from mmapAnonymous/mmapVcpu: detaches the ArrayBuffer first. Idempotent. */
+  /**
+   * munmap of a buffer from mmapAnonymous: detaches the ArrayBuffer first. Idempotent.
+   * Refused (`code: 'ERR_MAPPING_IN_USE'`) while a memory slot of any VM points into it.
+   */
   munmap(buffer: ArrayBuffer): void;
   /**
    * KVM_SET_USER_MEMORY_REGION. `buffer` must come from mmapAnonymous;
-   * the region is `buffer[bufferOffset, bufferOffset + memorySize)`.
-   * memorySize 0 deletes the slot (buffer may then be null).
+   * the region is `buffer[bufferOffset, bufferOffset + memorySize)`. The VM
+   * keeps the mapping alive for as long as the slot exists (and its vCPUs
+   * live). memorySize 0 deletes the slot (buffer may then be null).
    */
-  setUserMemoryRegion(vmFd: number, slot: number, flags: number, guestPhysAddr: bigint | number,
+  setUserMemoryRegion(vm: VmHandle, slot: number, flags: number, guestPhysAddr: bigint | number,
     memorySize: bigint | number, buffer: ArrayBuffer | null, bufferOffset: number): void;
 
-  /** KVM_CREATE_VCPU */
-  createVcpu(vmFd: number, vcpuId: number): number;
-  /** mmap of the vCPU fd's kvm_run area (`size` from KVM_GET_VCPU_MMAP_SIZE), as an external ArrayBuffer. */
-  mmapVcpu(vcpuFd: number, size: number): ArrayBuffer;
+  /** KVM_CREATE_VCPU, and the mmap of its kvm_run area. */
+  createVcpu(vm: VmHandle, vcpuId: number): VcpuHandle;
+  /** The vCPU's kvm_run area (the same ArrayBuffer every call; detached when the vCPU closes). */
+  vcpuRunBuffer(vcpu: VcpuHandle): ArrayBuffer;
   /**
    * KVM_RUN. Returns 0, or -EINTR / -EAGAIN (as negative numbers, not thrown:
    * they are the normal way out after a kick or a user-IRQ level change).
-   * Any other failure throws. Records the calling thread as the vCPU's thread
-   * so that kick() can signal it.
+   * Any other failure throws; a second thread entering KVM_RUN with a vCPU
+   * already inside throws `ERR_VCPU_BUSY`. The calling thread is what kick()
+   * signals while, and only while, it is inside.
    */
-  run(vcpuFd: number): number;
+  run(vcpu: VcpuHandle): number;
   /**
    * Kick a vCPU out of KVM_RUN from any thread: sets kvm_run->immediate_exit = 1
-   * and sends the addon's kick signal to the thread that last called run() on
-   * this vCPU (no-op if it never ran). Userspace clears immediate_exit.
+   * and signals the thread inside KVM_RUN, if any (so a kick between two runs
+   * makes the next one return -EINTR at once). Userspace clears immediate_exit.
    */
-  kick(vcpuFd: number): void;
+  kick(vcpu: VcpuHandle): void;
+  /** A number another thread passes to attachVcpu (never reused in this process). */
+  vcpuShareId(vcpu: VcpuHandle): number;
+  /**
+   * A handle to the vCPU with that share id, in the calling thread's environment
+   * (a vCPU worker): it can run() and kick(); its close() only lets go.
+   */
+  attachVcpu(shareId: number): VcpuHandle;
+  /** Kicks every vCPU of the process and makes their later runs return -EINTR at once (process exit). */
+  stopAllVcpus(): number;
   /** KVM_GET_REGS */
-  getRegs(vcpuFd: number): KvmRegs;
+  getRegs(vcpu: VcpuHandle): KvmRegs;
   /** KVM_SET_REGS */
-  setRegs(vcpuFd: number, regs: KvmRegs): void;
+  setRegs(vcpu: VcpuHandle, regs: KvmRegs): void;
   /** KVM_GET_SREGS */
-  getSregs(vcpuFd: number): KvmSregs;
-  /** KVM_SET_SREGS */
-  setSregs(vcpuFd: number, sregs: KvmSregs): void;
+  getSregs(vcpu: VcpuHandle): KvmSregs;
+  /** KVM_SET_SREGS (each segment field checked against its range: selector 16 bits, type 4, dpl 2, flags 1). */
+  setSregs(vcpu: VcpuHandle, sregs: KvmSregs): void;
   /** KVM_GET_SUPPORTED_CPUID (system fd). */
-  getSupportedCpuid(kvmFd: number): KvmCpuidEntry[];
+  getSupportedCpuid(kvm: KvmHandle): KvmCpuidEntry[];
   /** KVM_SET_CPUID2 */
-  setCpuid2(vcpuFd: number, entries: KvmCpuidEntry[]): void;
-  /** KVM_ENABLE_CAP (VM or vCPU fd); args up to 4 u64. */
-  enableCap(fd: number, cap: number, flags: number, args: (bigint | number)[]): void;
+  setCpuid2(vcpu: VcpuHandle, entries: KvmCpuidEntry[]): void;
+  /** KVM_ENABLE_CAP (VM or vCPU); args up to 4 u64. */
+  enableCap(fd: VmHandle | VcpuHandle, cap: number, flags: number, args: (bigint | number)[]): void;
   /** KVM_SET_GSI_ROUTING (replaces the whole table). */
-  setGsiRouting(vmFd: number, entries: KvmRoutingEntry[]): void;
-  /** KVM_IRQFD. flags: KVM_IRQFD_FLAG_DEASSIGN / _RESAMPLE; resampleFd used with RESAMPLE. */
-  irqfd(vmFd: number, fd: number, gsi: number, flags: number, resampleFd: number): void;
+  setGsiRouting(vm: VmHandle, entries: KvmRoutingEntry[]): void;
+  /** KVM_IRQFD. flags: KVM_IRQFD_FLAG_DEASSIGN / _RESAMPLE; resampleEventfd used with RESAMPLE. */
+  irqfd(vm: VmHandle, eventfd: EventfdHandle, gsi: number, flags: number, resampleEventfd: EventfdHandle | null): void;
   /** KVM_IOEVENTFD */
-  ioeventfd(vmFd: number, args: KvmIoeventfd): void;
+  ioeventfd(vm: VmHandle, args: KvmIoeventfd): void;
   /** KVM_SIGNAL_MSI: returns the ioctl's result (> 0 delivered, 0 blocked by the guest). */
-  signalMsi(vmFd: number, addressLo: number, addressHi: number, data: number, flags: number, devid: number): number;
+  signalMsi(vm: VmHandle, addressLo: number, addressHi: number, data: number, flags: number, devid: number): number;
   /** KVM_IRQ_LINE_STATUS: returns the status field. */
-  irqLine(vmFd: number, irq: number, level: number): number;
+  irqLine(vm: VmHandle, irq: number, level: number): number;
   /** KVM_INTERRUPT (userspace PIC / ExtINT injection). */
-  interrupt(vcpuFd: number, irq: number): void;
+  interrupt(vcpu: VcpuHandle, irq: number): void;
   /** KVM_GET_MP_STATE */
-  getMpState(vcpuFd: number): number;
+  getMpState(vcpu: VcpuHandle): number;
   /** KVM_SET_MP_STATE */
-  setMpState(vcpuFd: number, state: number): void;
+  setMpState(vcpu: VcpuHandle, state: number): void;
   /** KVM_SET_TSS_ADDR */
-  setTssAddr(vmFd: number, addr: number): void;
+  setTssAddr(vm: VmHandle, addr: number): void;
   /** KVM_SET_IDENTITY_MAP_ADDR */
-  setIdentityMapAddr(vmFd: number, addr: bigint | number): void;
+  setIdentityMapAddr(vm: VmHandle, addr: bigint | number): void;
 
-  /** eventfd(2). */
-  eventfd(initval: number, flags: number): number;
+  /** eventfd(2); flags are EFD_* bits. Always non-blocking (EFD_NONBLOCK is added): no call may sleep on a JS thread. */
+  eventfd(initval: number, flags: number): EventfdHandle;
   /** read(2) of an eventfd: the counter as a bigint, or null when it would block (EAGAIN). */
-  eventfdRead(fd: number): bigint | null;
+  eventfdRead(eventfd: EventfdHandle): bigint | null;
   /** write(2) of an eventfd. */
-  eventfdWrite(fd: number, value: bigint | number): void;
+  eventfdWrite(eventfd: EventfdHandle, value: bigint | number): void;
 
   /**
    * An epoll watcher thread. `callback(token)` runs on the JS thread that
-   * created the poller whenever a watched fd becomes readable (edge-triggered:
-   * once per write). Optionally the watcher thread itself kicks vCPUs (see
-   * pollerAdd) so an event reaches a vCPU halted inside KVM_RUN on a busy JS thread.
+   * created the poller whenever a watched eventfd becomes readable
+   * (edge-triggered: once per write). Optionally the watcher thread itself
+   * kicks vCPUs (see pollerAdd) so an event reaches a vCPU halted inside
+   * KVM_RUN on a busy JS thread. The poller holds its callback only through
+   * the handle, so a callback that reaches the handle does not keep it alive.
+   * close() stops and joins the thread.
    */
   pollerCreate(callback: (token: number) => void): PollerHandle;
-  /** epoll_ctl(ADD, EPOLLIN|EPOLLET); `kickVcpuFds` are kicked from the watcher thread on readiness. */
-  pollerAdd(poller: PollerHandle, fd: number, token: number, kickVcpuFds: number[]): void;
-  /** epoll_ctl(DEL). */
-  pollerRemove(poller: PollerHandle, fd: number): void;
-  /** Stops and joins the watcher thread; closes the epoll fd. Idempotent. */
-  pollerClose(poller: PollerHandle): void;
+  /** epoll_ctl(ADD, EPOLLIN|EPOLLET); `kickVcpus` are kicked from the watcher thread on readiness. EEXIST if already watched. */
+  pollerAdd(poller: PollerHandle, eventfd: EventfdHandle, token: number, kickVcpus: VcpuHandle[]): void;
+  /** epoll_ctl(DEL). ENOENT if not watched. */
+  pollerRemove(poller: PollerHandle, eventfd: EventfdHandle): void;
 }
-
-/** Opaque handle to a native poller (an External). */
-export interface PollerHandle { readonly __poller: unique symbol }
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -248,13 +286,30 @@ function candidatePaths(): string[] {
   return [join(root, 'build', 'Release', 'kvm.node'), join(root, 'build', 'Debug', 'kvm.node')];
 }
 
+/**
+ * Once per loaded addon: handles get `Symbol.dispose` (for `using`), and the
+ * main thread stops every vCPU when the process exits -- by process.exit(),
+ * an uncaught exception or the end of the script. Node joins every worker
+ * before the process ends, and a vCPU worker sleeping in KVM_RUN on a halted
+ * guest would otherwise hold that join, and the process, forever.
+ */
+function prepare(b: NativeBinding & { NativeHandle: { prototype: object } }): NativeBinding {
+  const proto = b.NativeHandle.prototype as Record<symbol, unknown> & { close(): void };
+  const dispose = (Symbol as { dispose?: symbol }).dispose;
+  if (dispose && !(dispose in proto)) {
+    Object.defineProperty(proto, dispose, { value: function (this: { close(): void }) { this.close(); } });
+  }
+  if (isMainThread) process.once('exit', () => b.stopAllVcpus());
+  return b;
+}
+
 /** The addon, or null when it is not built / cannot load on this platform. */
 export function tryLoadBinding(): NativeBinding | null {
   if (cached !== undefined) return cached;
   for (const p of candidatePaths()) {
     if (!existsSync(p)) continue;
     try {
-      cached = require(p) as NativeBinding;
+      cached = prepare(require(p) as NativeBinding & { NativeHandle: { prototype: object } });
       cachedPath = p;
       return cached;
     } catch (e) {
@@ -283,17 +338,17 @@ export function loadBinding(): NativeBinding {
 export function kvmUnavailableReason(): string | null {
   const b = tryLoadBinding();
   if (!b) return `native addon not loaded: ${loadError?.message ?? 'unknown'}`;
-  let fd = -1;
+  let kvm: KvmHandle | undefined;
   try {
-    fd = b.openKvm();
-    const v = b.getApiVersion(fd);
+    kvm = b.openKvm();
+    const v = b.getApiVersion(kvm);
     if (v !== b.constants.KVM_API_VERSION) return `KVM API version ${v}, expected ${b.constants.KVM_API_VERSION}`;
     return null;
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     return `/dev/kvm cannot be opened (${err.code ?? err.message})`;
   } finally {
-    if (fd >= 0) b.close(fd);
+    kvm?.close();
   }
 }
 

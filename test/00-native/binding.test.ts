@@ -5,17 +5,17 @@
  */
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { bindingPath, kvmUnavailableReason, tryLoadBinding, type NativeBinding } from '../../src/native/binding.js';
+import {
+  bindingPath, kvmUnavailableReason, tryLoadBinding, type NativeBinding, type NativeHandle,
+} from '../../src/native/binding.js';
 
 const b = tryLoadBinding() as NativeBinding;
 const kvmReason = b ? kvmUnavailableReason() : 'native addon not built';
-const fds: number[] = [];
-const track = (fd: number): number => { fds.push(fd); return fd; };
+const handles: NativeHandle[] = [];
+const track = <H extends NativeHandle>(h: H): H => { handles.push(h); return h; };
 
 afterEach(() => {
-  while (fds.length) {
-    try { b.close(fds.pop()!); } catch { /* already closed by the test */ }
-  }
+  while (handles.length) handles.pop()!.close();
 });
 
 function thrown(fn: () => unknown): Record<string, unknown> {
@@ -52,28 +52,45 @@ describe.skipIf(!b)('native addon without /dev/kvm', () => {
     expect(b.layout.kvm_segment.size).toBe(24);
   });
 
-  it('close(-1) throws EBADF with errno and syscall, like a Node system error', () => {
-    const e = thrown(() => b.close(-1));
-    expect(e).toMatchObject({ code: 'EBADF', errno: 9, syscall: 'close' });
-    expect(e).toBeInstanceOf(Error);
+  it('a closed handle answers EBADF with errno and the syscall, like a Node system error', () => {
+    const e = b.eventfd(0, b.constants.EFD_NONBLOCK);
+    e.close();
+    e.close();
+    expect(e.closed).toBe(true);
+    expect(e.fd).toBe(-1);
+    const err = thrown(() => b.eventfdWrite(e, 1));
+    expect(err).toMatchObject({ code: 'EBADF', errno: 9, syscall: 'write' });
+    expect(err).toBeInstanceOf(Error);
   });
 
-  it('an ioctl on a bad fd names the ioctl', () => {
-    expect(thrown(() => b.getApiVersion(999_999))).toMatchObject({ code: 'EBADF', syscall: 'KVM_GET_API_VERSION' });
-    expect(thrown(() => b.run(999_999))).toMatchObject({ code: 'EBADF', syscall: 'KVM_RUN' });
-    expect(thrown(() => b.irqfd(999_999, 0, 0, 0, 0))).toMatchObject({ code: 'EBADF', syscall: 'KVM_IRQFD' });
+  it('a handle of the wrong kind, a forged or a foreign object is refused before any ioctl', () => {
+    const e = track(b.eventfd(0, b.constants.EFD_NONBLOCK));
+    const HandleClass = (b as unknown as { NativeHandle: new () => unknown; }).NativeHandle;
+    expect(thrown(() => b.run(e as never))).toMatchObject({ code: 'ERR_INVALID_ARG' });
+    expect(thrown(() => b.getApiVersion(e as never))).toMatchObject({ code: 'ERR_INVALID_ARG' });
+    expect(thrown(() => b.run({ kind: 'vcpu', fd: e.fd } as never))).toMatchObject({ code: 'ERR_INVALID_ARG' });
+    expect(thrown(() => b.run(Object.create(HandleClass.prototype) as never))).toMatchObject({ code: 'ERR_INVALID_ARG' });
+    expect(thrown(() => new HandleClass())).toMatchObject({ code: 'ERR_INVALID_ARG' });
+    expect(thrown(() => b.irqfd(e as never, e, 0, 0, null))).toMatchObject({ code: 'ERR_INVALID_ARG' });
+  });
+
+  it('handles are disposable (Symbol.dispose closes)', () => {
+    const dispose = (Symbol as { dispose?: symbol }).dispose;
+    if (!dispose) return;
+    const e = b.eventfd(0, 0) as unknown as Record<symbol, () => void> & NativeHandle;
+    e[dispose]!();
+    expect(e.closed).toBe(true);
   });
 
   it.each([
-    ['a string fd', () => b.close('3' as unknown as number)],
+    ['a number for a handle', () => b.eventfdRead(3 as never)],
     ['no arguments', () => (b.createVm as unknown as () => number)()],
-    ['a fractional slot', () => b.setUserMemoryRegion(0, 1.5, 0, 0, 4096, null, 0)],
     ['a negative size', () => b.mmapAnonymous(-1)],
-    ['a buffer not from mmapAnonymous', () => b.setUserMemoryRegion(0, 0, 0, 0, 4096, new ArrayBuffer(4096), 0)],
-    ['routing entries that are not objects', () => b.setGsiRouting(0, [1 as never])],
-    ['an unknown routing type', () => b.setGsiRouting(0, [{ gsi: 1, type: 'pci' } as never])],
-    ['five enable-cap args', () => b.enableCap(0, 1, 0, [1, 2, 3, 4, 5])],
+    ['a size larger than an ArrayBuffer can be', () => b.mmapAnonymous(2 ** 53)],
+    ['a fractional poller token', () => b.pollerAdd(track(b.pollerCreate(() => {})), track(b.eventfd(0, 0)), 1.5, [])],
+    ['unknown eventfd flags', () => b.eventfd(0, 0x4000_0000)],
     ['a non-function poller callback', () => b.pollerCreate(1 as never)],
+    ['a buffer not from mmapAnonymous', () => b.munmap(new ArrayBuffer(4096))],
   ])('%s throws ERR_INVALID_ARG and does not crash', (_name, fn) => {
     expect(thrown(fn)).toMatchObject({ code: 'ERR_INVALID_ARG' });
   });
@@ -92,6 +109,8 @@ describe.skipIf(!b)('native addon without /dev/kvm', () => {
   it('eventfd: write adds, read returns and resets, an empty read is null', () => {
     const c = b.constants;
     const fd = track(b.eventfd(0, c.EFD_CLOEXEC | c.EFD_NONBLOCK));
+    expect(fd.kind).toBe('eventfd');
+    expect(fd.fd).toBeGreaterThan(2);
     expect(b.eventfdRead(fd)).toBeNull();
     b.eventfdWrite(fd, 2);
     b.eventfdWrite(fd, 3n);
@@ -112,11 +131,12 @@ describe.skipIf(!b)('native addon without /dev/kvm', () => {
       await seen;
       expect(tokens).toEqual([42]);
       b.pollerRemove(p, fd);
+      expect(thrown(() => b.pollerRemove(p, fd))).toMatchObject({ code: 'ENOENT' });
     } finally {
-      b.pollerClose(p);
-      b.pollerClose(p);
+      p.close();
+      p.close();
     }
-    expect(thrown(() => b.pollerAdd(p, fd, 1, []))).toMatchObject({ code: 'ERR_INVALID_ARG' });
+    expect(thrown(() => b.pollerAdd(p, fd, 1, []))).toMatchObject({ code: 'EBADF' });
   });
 
   it('a worker that loaded the addon and ended leaves this thread\'s poller working', async () => {
@@ -127,13 +147,13 @@ describe.skipIf(!b)('native addon without /dev/kvm', () => {
     const seen = new Promise<number>((r) => { resolve = r; });
     const p = b.pollerCreate((t) => resolve(t));
     try {
-      const w = new Worker(`const a = require(${JSON.stringify(bindingPath())}); a.close(a.eventfd(0, 0));`, { eval: true });
+      const w = new Worker(`const a = require(${JSON.stringify(bindingPath())}); a.eventfd(0, 0).close();`, { eval: true });
       await new Promise<void>((res, rej) => { w.on('exit', () => res()); w.on('error', rej); });
       b.pollerAdd(p, fd, 7, []);
       b.eventfdWrite(fd, 1);
       expect(await seen).toBe(7);
     } finally {
-      b.pollerClose(p);
+      p.close();
     }
   });
 });
@@ -150,7 +170,8 @@ describe.skipIf(!b || kvmReason !== null)(`native addon on /dev/kvm${kvmReason ?
     b.setUserMemoryRegion(vm, 0, 0, 0, 0x10000, mem, 0);
     new Uint8Array(mem).set(code, PAGE);
     const vcpu = track(b.createVcpu(vm, 0));
-    const run = b.mmapVcpu(vcpu, b.getVcpuMmapSize(kvm));
+    const run = b.vcpuRunBuffer(vcpu);
+    expect(run.byteLength).toBe(b.getVcpuMmapSize(kvm));
     const s = b.getSregs(vcpu);
     s.cs = { ...s.cs, base: 0n, selector: 0 };
     b.setSregs(vcpu, s);
@@ -184,8 +205,12 @@ describe.skipIf(!b || kvmReason !== null)(`native addon on /dev/kvm${kvmReason ?
     expect(g.bytes[Number(g.dv.getBigUint64(L.io_data_offset, true))]).toBe(0x42);
     expect(b.run(g.vcpu)).toBe(0);
     expect(g.dv.getUint32(L.exit_reason, true)).toBe(b.constants.KVM_EXIT_HLT);
-    b.munmap(g.run);
+    // The slot holds the memory: munmap is refused until the slot is deleted.
+    expect(thrown(() => b.munmap(g.mem))).toMatchObject({ code: 'ERR_MAPPING_IN_USE' });
+    b.setUserMemoryRegion(g.vm, 0, 0, 0, 0, null, 0);
     b.munmap(g.mem);
+    g.vcpu.close();
+    expect(g.run.byteLength).toBe(0);
   });
 
   it('a second vCPU with the same id is EEXIST; an overlapping slot is EEXIST; an unaligned size is EINVAL', () => {
@@ -195,6 +220,7 @@ describe.skipIf(!b || kvmReason !== null)(`native addon on /dev/kvm${kvmReason ?
     expect(thrown(() => b.setUserMemoryRegion(g.vm, 1, 0, 0xf000, 0x2000, other, 0))).toMatchObject({ code: 'EEXIST' });
     expect(thrown(() => b.setUserMemoryRegion(g.vm, 1, 0, 0x20000, 0x1800, other, 0))).toMatchObject({ code: 'EINVAL', syscall: 'KVM_SET_USER_MEMORY_REGION' });
     b.munmap(other);
+    expect(thrown(() => b.run(g.vm as never))).toMatchObject({ code: 'ERR_INVALID_ARG' });
   });
 
   it('sync regs: with KVM_SYNC_X86_REGS valid, kvm_run carries the registers at every exit', () => {
@@ -223,7 +249,7 @@ describe.skipIf(!b || kvmReason !== null)(`native addon on /dev/kvm${kvmReason ?
       b.kick(g.vcpu);
       expect(b.run(g.vcpu)).toBe(-4);
     } finally {
-      b.pollerClose(p);
+      p.close();
     }
   });
 });

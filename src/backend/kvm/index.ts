@@ -2,7 +2,10 @@
  * The `kvm` backend: the backend contract over the native addon.
  * Thin: argument shaping, fd lifetime and exit decoding; no policy.
  */
-import { bindingPath, loadBinding, type NativeBinding, type PollerHandle } from '../../native/binding.js';
+import {
+  bindingPath, loadBinding, type EventfdHandle, type HandleKind, type NativeBinding, type NativeHandle, type PollerHandle,
+  type VcpuHandle,
+} from '../../native/binding.js';
 import { VcpuThread } from './vcpu-thread.js';
 import { ClosedError, InvalidArgumentError } from '../../errors.js';
 import { KvmRunView } from './exits.js';
@@ -30,34 +33,52 @@ function capNumber(b: NativeBinding, cap: Capability): number {
   return n;
 }
 
-/** A file descriptor with an explicit, idempotent close. */
-class Fd {
-  private value: number;
-  constructor(private readonly b: NativeBinding, fd: number, private readonly what: string) { this.value = fd; }
-  get fd(): number {
-    if (this.value < 0) throw new ClosedError(this.what);
-    return this.value;
+/**
+ * The backstop for handles dropped without close(): the collector closes
+ * them, and says so, naming the kind. Never the plan: every owner closes
+ * explicitly (a VM closes its vCPUs, eventfds' owners close them).
+ */
+const dropped = new FinalizationRegistry<{ h: NativeHandle; what: string }>(({ h, what }) => {
+  if (h.closed) return;
+  h.close();
+  process.emitWarning(`${what} was garbage-collected without close(); closed now (close it explicitly)`, {
+    type: 'TsvmmHandleLeak', code: 'TSVMM_UNCLOSED_HANDLE',
+  });
+});
+
+/** A native handle with an explicit, idempotent close, and the collector as a backstop. */
+class Owned<K extends HandleKind> {
+  private isClosed = false;
+  constructor(private readonly h: NativeHandle<K>, readonly what: string) {
+    dropped.register(this, { h, what }, this);
   }
-  get closed(): boolean { return this.value < 0; }
+  /** The live handle; ERR_VMM_CLOSED once closed. */
+  get handle(): NativeHandle<K> {
+    if (this.isClosed) throw new ClosedError(this.what);
+    return this.h;
+  }
+  /** Without a native call: only close() below closes the handle while this object lives. */
+  get closed(): boolean { return this.isClosed; }
   close(): void {
-    if (this.value >= 0) {
-      const fd = this.value;
-      this.value = -1;
-      this.b.close(fd);
-    }
+    if (this.isClosed) return;
+    this.isClosed = true;
+    dropped.unregister(this);
+    this.h.close();
   }
 }
 
 export class KvmEventFd implements EventFd {
-  private readonly h: Fd;
+  private readonly h: Owned<'eventfd'>;
   constructor(private readonly b: NativeBinding, initial = 0) {
     const c = b.constants;
-    this.h = new Fd(b, b.eventfd(initial, c.EFD_CLOEXEC | c.EFD_NONBLOCK), 'eventfd');
+    this.h = new Owned(b.eventfd(initial, c.EFD_CLOEXEC | c.EFD_NONBLOCK), 'eventfd');
   }
-  get fd(): number { return this.h.fd; }
+  /** The native handle (for the addon's calls). */
+  get handle(): EventfdHandle { return this.h.handle; }
+  get fd(): number { return this.h.handle.fd; }
   get closed(): boolean { return this.h.closed; }
-  write(value = 1): void { this.b.eventfdWrite(this.h.fd, value); }
-  read(): bigint | null { return this.b.eventfdRead(this.h.fd); }
+  write(value = 1): void { this.b.eventfdWrite(this.h.handle, value); }
+  read(): bigint | null { return this.b.eventfdRead(this.h.handle); }
   close(): void { this.h.close(); }
 }
 
@@ -69,56 +90,69 @@ class KvmGuestMemory implements GuestMemory {
     this.buffer = b.mmapAnonymous(size);
     this.bytes = new Uint8Array(this.buffer);
   }
+  /**
+   * Unmaps, unless a memory slot still points into the buffer: the addon
+   * refuses that (ERR_MAPPING_IN_USE), since KVM would keep the address.
+   */
   close(): void {
     if (this.open) {
-      this.open = false;
       this.b.munmap(this.buffer);
+      this.open = false;
+    }
+  }
+  /**
+   * For a VM's close(): unmaps if nothing refers to the memory any more, else
+   * leaves it to the addon, which unmaps when the last slot goes (a vCPU still
+   * on its way out of KVM_RUN on its thread keeps the kernel VM, and so its
+   * slots, alive a moment longer).
+   */
+  release(): void {
+    try {
+      this.close();
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ERR_MAPPING_IN_USE') throw e;
     }
   }
 }
 
 export class KvmHypervisor implements Hypervisor {
   readonly kind = 'kvm' as const;
-  private readonly h: Fd;
+  private readonly h: Owned<'kvm'>;
   readonly binding: NativeBinding;
-  readonly vcpuMmapSize: number;
 
   constructor(path?: string) {
     this.binding = loadBinding();
-    this.h = new Fd(this.binding, this.binding.openKvm(path), '/dev/kvm');
+    this.h = new Owned(this.binding.openKvm(path), '/dev/kvm');
     try {
-      const v = this.binding.getApiVersion(this.h.fd);
+      const v = this.binding.getApiVersion(this.h.handle);
       if (v !== this.binding.constants.KVM_API_VERSION) {
         throw new InvalidArgumentError(`KVM API version ${v}, expected ${this.binding.constants.KVM_API_VERSION}`);
       }
-      this.vcpuMmapSize = this.binding.getVcpuMmapSize(this.h.fd);
     } catch (e) {
       this.h.close();
       throw e;
     }
   }
 
-  checkExtension(cap: Capability): number { return this.binding.checkExtension(this.h.fd, capNumber(this.binding, cap)); }
-  supportedCpuid(): CpuidEntry[] { return this.binding.getSupportedCpuid(this.h.fd); }
-  createVm(): KvmVm { return new KvmVm(this, this.binding.createVm(this.h.fd, 0)); }
+  checkExtension(cap: Capability): number { return this.binding.checkExtension(this.h.handle, capNumber(this.binding, cap)); }
+  supportedCpuid(): CpuidEntry[] { return this.binding.getSupportedCpuid(this.h.handle); }
+  createVm(): KvmVm { return new KvmVm(this, new Owned(this.binding.createVm(this.h.handle, 0), 'VM')); }
   close(): void { this.h.close(); }
 }
 
 export class KvmVm implements Vm {
   readonly kind = 'kvm' as const;
-  private readonly h: Fd;
   private readonly b: NativeBinding;
   private readonly vcpus = new Set<KvmVcpu>();
   private readonly memories = new Set<KvmGuestMemory>();
 
-  constructor(readonly hypervisor: KvmHypervisor, fd: number) {
+  constructor(readonly hypervisor: KvmHypervisor, private readonly h: Owned<'vm'>) {
     this.b = hypervisor.binding;
-    this.h = new Fd(this.b, fd, 'VM');
   }
 
-  get fd(): number { return this.h.fd; }
-  checkExtension(cap: Capability): number { return this.b.checkExtension(this.h.fd, capNumber(this.b, cap)); }
-  enableCap(cap: Capability, args: number[] = []): void { this.b.enableCap(this.h.fd, capNumber(this.b, cap), 0, args); }
+  get fd(): number { return this.h.handle.fd; }
+  checkExtension(cap: Capability): number { return this.b.checkExtension(this.h.handle, capNumber(this.b, cap)); }
+  enableCap(cap: Capability, args: number[] = []): void { this.b.enableCap(this.h.handle, capNumber(this.b, cap), 0, args); }
 
   allocateMemory(size: number): GuestMemory {
     const m = new KvmGuestMemory(this.b, size);
@@ -132,13 +166,13 @@ export class KvmVm implements Vm {
       if (!(r.memory instanceof KvmGuestMemory)) throw new InvalidArgumentError('memory must come from this backend\'s allocateMemory()');
       buffer = r.memory.buffer;
     }
-    this.b.setUserMemoryRegion(this.h.fd, r.slot, r.flags ?? 0, r.guestPhysAddr, r.memorySize, buffer, r.memoryOffset ?? 0);
+    this.b.setUserMemoryRegion(this.h.handle, r.slot, r.flags ?? 0, r.guestPhysAddr, r.memorySize, buffer, r.memoryOffset ?? 0);
   }
 
-  setTssAddr(address: number): void { this.b.setTssAddr(this.h.fd, address); }
+  setTssAddr(address: number): void { this.b.setTssAddr(this.h.handle, address); }
 
   createVcpu(id: number): KvmVcpu {
-    const v = new KvmVcpu(this.b, this.b.createVcpu(this.h.fd, id), id, this.hypervisor.vcpuMmapSize);
+    const v = new KvmVcpu(this.b, new Owned(this.b.createVcpu(this.h.handle, id), `vCPU ${id}`), id);
     this.vcpus.add(v);
     return v;
   }
@@ -147,7 +181,7 @@ export class KvmVm implements Vm {
 
   setGsiRouting(routes: readonly GsiRoute[]): void {
     const c = this.b.constants;
-    this.b.setGsiRouting(this.h.fd, routes.map((r) => r.type === 'irqchip'
+    this.b.setGsiRouting(this.h.handle, routes.map((r) => r.type === 'irqchip'
       ? { gsi: r.gsi, type: 'irqchip' as const, irqchip: r.irqchip, pin: r.pin }
       : {
         gsi: r.gsi, type: 'msi' as const, addressLo: r.addressLo, addressHi: r.addressHi, data: r.data,
@@ -157,11 +191,12 @@ export class KvmVm implements Vm {
 
   irqfd(a: IrqfdArgs): void {
     const c = this.b.constants;
-    this.b.irqfd(this.h.fd, a.eventfd.fd, a.gsi, a.resample ? c.KVM_IRQFD_FLAG_RESAMPLE : 0, a.resample ? a.resample.fd : 0);
+    this.b.irqfd(this.h.handle, eventfdHandle(a.eventfd), a.gsi, a.resample ? c.KVM_IRQFD_FLAG_RESAMPLE : 0,
+      a.resample ? eventfdHandle(a.resample) : null);
   }
 
   irqfdDeassign(a: { eventfd: EventFd; gsi: number }): void {
-    this.b.irqfd(this.h.fd, a.eventfd.fd, a.gsi, this.b.constants.KVM_IRQFD_FLAG_DEASSIGN, 0);
+    this.b.irqfd(this.h.handle, eventfdHandle(a.eventfd), a.gsi, this.b.constants.KVM_IRQFD_FLAG_DEASSIGN, null);
   }
 
   private ioeventfdCall(a: IoeventfdArgs, deassign: boolean): void {
@@ -170,7 +205,7 @@ export class KvmVm implements Vm {
     if (a.space === 'pio') flags |= c.KVM_IOEVENTFD_FLAG_PIO;
     if (a.datamatch !== undefined) flags |= c.KVM_IOEVENTFD_FLAG_DATAMATCH;
     if (deassign) flags |= c.KVM_IOEVENTFD_FLAG_DEASSIGN;
-    this.b.ioeventfd(this.h.fd, { addr: a.address, len: a.length, fd: a.eventfd.fd, flags, datamatch: a.datamatch ?? 0n });
+    this.b.ioeventfd(this.h.handle, { addr: a.address, len: a.length, eventfd: eventfdHandle(a.eventfd), flags, datamatch: a.datamatch ?? 0n });
   }
 
   ioeventfd(a: IoeventfdArgs): void { this.ioeventfdCall(a, false); }
@@ -178,10 +213,10 @@ export class KvmVm implements Vm {
 
   signalMsi(m: Msi): number {
     const c = this.b.constants;
-    return this.b.signalMsi(this.h.fd, m.addressLo, m.addressHi, m.data, m.devid === undefined ? 0 : c.KVM_MSI_VALID_DEVID, m.devid ?? 0);
+    return this.b.signalMsi(this.h.handle, m.addressLo, m.addressHi, m.data, m.devid === undefined ? 0 : c.KVM_MSI_VALID_DEVID, m.devid ?? 0);
   }
 
-  irqLine(irq: number, level: boolean): number { return this.b.irqLine(this.h.fd, irq, level ? 1 : 0); }
+  irqLine(irq: number, level: boolean): number { return this.b.irqLine(this.h.handle, irq, level ? 1 : 0); }
 
   private poller: PollerHandle | null = null;
   private readonly watches = new Map<number, () => void>();
@@ -189,62 +224,62 @@ export class KvmVm implements Vm {
 
   watchEventFd(eventfd: EventFd, onReadable: () => void, kick: readonly Vcpu[] = []): () => void {
     if (!(eventfd instanceof KvmEventFd)) throw new InvalidArgumentError('eventfd must come from this backend');
+    const kickHandles = kick.map((v) => {
+      if (!(v instanceof KvmVcpu)) throw new InvalidArgumentError('kick vCPUs must come from this backend');
+      return v.handle;
+    });
+    const efd = eventfd.handle;
+    // The callback reaches this VM, which holds the poller: the addon holds callbacks weakly, so the
+    // cycle stays collectable.
     this.poller ??= this.b.pollerCreate((token) => this.watches.get(token)?.());
     const token = this.nextToken++;
-    const fd = eventfd.fd;
-    const kickFds = kick.map((v) => {
-      if (!(v instanceof KvmVcpu)) throw new InvalidArgumentError('kick vCPUs must come from this backend');
-      return v.fd;
-    });
+    this.b.pollerAdd(this.poller, efd, token, kickHandles);
     this.watches.set(token, onReadable);
-    this.b.pollerAdd(this.poller, fd, token, kickFds);
     const poller = this.poller;
     return () => {
       if (!this.watches.delete(token)) return;
-      if (this.poller === poller && !eventfd.closed) this.b.pollerRemove(poller, fd);
+      if (this.poller === poller && !poller.closed) this.b.pollerRemove(poller, efd);
     };
   }
 
-  /** Closes every vCPU and memory this VM created, then the VM fd. Idempotent. */
+  /**
+   * Closes the poller, every vCPU, the VM fd and the memory this VM created.
+   * Idempotent. The addon keeps the memory mapped for as long as the kernel
+   * VM may still reach it (a vCPU on its way out of KVM_RUN on its thread).
+   */
   close(): void {
     if (this.poller) {
-      this.b.pollerClose(this.poller);
+      this.poller.close();
       this.poller = null;
       this.watches.clear();
     }
     for (const v of this.vcpus) v.close();
     this.vcpus.clear();
     this.h.close();
-    for (const m of this.memories) m.close();
+    for (const m of this.memories) m.release();
     this.memories.clear();
   }
 }
 
 export class KvmVcpu implements Vcpu {
-  private readonly h: Fd;
-  private readonly runBuffer: ArrayBuffer;
   readonly runView: KvmRunView;
-  private readonly vcpuFd: number;
+  /** The native handle, kept apart from `h` for the exit path (one property load, no checks: the addon checks). */
+  private readonly native: VcpuHandle;
 
-  constructor(private readonly b: NativeBinding, fd: number, readonly id: number, mmapSize: number) {
-    this.h = new Fd(b, fd, `vCPU ${id}`);
-    this.vcpuFd = fd;
-    try {
-      this.runBuffer = b.mmapVcpu(fd, mmapSize);
-    } catch (e) {
-      this.h.close();
-      throw e;
-    }
-    this.runView = new KvmRunView(this.runBuffer, b.layout, b.constants);
+  constructor(private readonly b: NativeBinding, private readonly h: Owned<'vcpu'>, readonly id: number) {
+    this.native = h.handle;
+    this.runView = new KvmRunView(b.vcpuRunBuffer(this.native), b.layout, b.constants);
   }
 
-  get fd(): number { return this.h.fd; }
+  get fd(): number { return this.h.handle.fd; }
+  /** The native handle (for the addon's calls). */
+  get handle(): VcpuHandle { return this.h.handle; }
   readonly instructionsRetired = undefined;
 
   run(): VcpuExit {
     if (this.h.closed) throw new ClosedError(`vCPU ${this.id}`);
     if (this.thread) throw new InvalidArgumentError(`vCPU ${this.id} runs on its own thread: use runOnThread()`);
-    return this.decode(this.b.run(this.vcpuFd));
+    return this.decode(this.b.run(this.native));
   }
 
   private thread: VcpuThread | null = null;
@@ -254,9 +289,11 @@ export class KvmVcpu implements Vcpu {
     if (!this.thread) {
       const addon = bindingPath();
       if (!addon) throw new InvalidArgumentError('the native addon is not loaded');
-      this.thread = new VcpuThread(addon, this.vcpuFd, `vcpu${this.id}`);
+      this.thread = new VcpuThread(addon, this.b.vcpuShareId(this.native), `vcpu${this.id}`);
     }
     const r = await this.thread.run();
+    // Closed meanwhile (the close kicked it out): kvm_run is gone, and there is nothing to serve.
+    if (this.h.closed) return { kind: 'intr' };
     return this.decode(r);
   }
 
@@ -269,18 +306,18 @@ export class KvmVcpu implements Vcpu {
     return this.runView.decode();
   }
 
-  kick(): void { if (!this.h.closed) this.b.kick(this.vcpuFd); }
-  getRegs(): X86Regs { return this.b.getRegs(this.h.fd); }
-  setRegs(regs: X86Regs): void { this.b.setRegs(this.h.fd, regs); }
-  getSregs(): X86Sregs { return this.b.getSregs(this.h.fd); }
-  setSregs(sregs: X86Sregs): void { this.b.setSregs(this.h.fd, sregs); }
-  setCpuid(entries: readonly CpuidEntry[]): void { this.b.setCpuid2(this.h.fd, [...entries]); }
-  interrupt(vector: number): void { this.b.interrupt(this.h.fd, vector); }
+  kick(): void { if (!this.h.closed) this.b.kick(this.native); }
+  getRegs(): X86Regs { return this.b.getRegs(this.h.handle); }
+  setRegs(regs: X86Regs): void { this.b.setRegs(this.h.handle, regs); }
+  getSregs(): X86Sregs { return this.b.getSregs(this.h.handle); }
+  setSregs(sregs: X86Sregs): void { this.b.setSregs(this.h.handle, sregs); }
+  setCpuid(entries: readonly CpuidEntry[]): void { this.b.setCpuid2(this.h.handle, [...entries]); }
+  interrupt(vector: number): void { this.b.interrupt(this.h.handle, vector); }
   setRequestInterruptWindow(on: boolean): void { this.runView.requestInterruptWindow = on ? 1 : 0; }
   get readyForInterruptInjection(): boolean { return this.runView.readyForInterruptInjection; }
 
   getMpState(): MpState {
-    const n = this.b.getMpState(this.h.fd);
+    const n = this.b.getMpState(this.h.handle);
     const c = this.b.constants;
     const byNumber: Record<number, MpState> = {
       [c.KVM_MP_STATE_RUNNABLE]: 'runnable', [c.KVM_MP_STATE_UNINITIALIZED]: 'uninitialized',
@@ -294,23 +331,23 @@ export class KvmVcpu implements Vcpu {
 
   setMpState(state: MpState): void {
     if (!MP_STATES.includes(state)) throw new InvalidArgumentError(`unknown MP state ${String(state)}`);
-    this.b.setMpState(this.h.fd, mpStateNumber(this.b, state));
+    this.b.setMpState(this.h.handle, mpStateNumber(this.b, state));
   }
 
+  /**
+   * Closes the vCPU: its kvm_run buffer is detached and unmapped at once. A
+   * vCPU inside KVM_RUN on its thread is kicked out, and the addon closes the
+   * fd when that KVM_RUN returns; the thread then ends.
+   */
   close(): void {
-    if (this.h.closed || this.closing) return;
-    const finish = (): void => {
-      this.b.munmap(this.runBuffer);
-      this.h.close();
-    };
-    if (this.thread) {
-      // The fd is closed only once its thread can no longer enter KVM_RUN with that number.
-      this.closing = true;
-      this.thread.stop(() => this.b.kick(this.vcpuFd), finish);
-      return;
-    }
-    finish();
+    if (this.h.closed) return;
+    this.h.close();
+    this.thread?.stop();
   }
+}
 
-  private closing = false;
+/** The native handle of one of this backend's eventfds. */
+function eventfdHandle(e: EventFd): EventfdHandle {
+  if (!(e instanceof KvmEventFd)) throw new InvalidArgumentError('eventfd must come from this backend');
+  return e.handle;
 }

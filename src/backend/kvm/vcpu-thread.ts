@@ -38,7 +38,8 @@ const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const b = require(workerData.addon);
 const ctl = new Int32Array(workerData.ctl);
-const fd = workerData.fd;
+// This thread's own handle to the vCPU (by its never-reused share id, not an fd number).
+const vcpu = b.attachVcpu(workerData.shareId);
 for (;;) {
   let s, spins = ${WORKER_SPINS};
   // The owner usually answers an exit within microseconds: spin a little before sleeping on the futex.
@@ -48,12 +49,13 @@ for (;;) {
   }
   if (s === ${STOP}) break;
   let r = 0, err = 0;
-  try { r = b.run(fd); } catch (e) { err = (e && e.errno) || 5; }
+  try { r = b.run(vcpu); } catch (e) { err = (e && e.errno) || 5; }
   ctl[${RESULT}] = r;
   ctl[${ERR_SLOT}] = err;
   if (Atomics.compareExchange(ctl, ${STATE}, ${RUN}, ${EXITED}) !== ${RUN}) break;
   Atomics.notify(ctl, ${STATE});
 }
+vcpu.close();
 `;
 
 // ES2024's Atomics.waitAsync (in V8 since Node 16), typed here for our ES2022 lib.
@@ -67,13 +69,10 @@ export class VcpuThread {
   private readonly worker: Worker;
   private inFlight = false;
   private stopped = false;
-  /** Called once the thread is done with the fd (after the last KVM_RUN returned, or at once when idle). */
-  private onIdleStop: (() => void) | null = null;
-
-  constructor(addonPath: string, fd: number, readonly name: string) {
+  constructor(addonPath: string, shareId: number, readonly name: string) {
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { addon: addonPath, ctl: this.ctl.buffer, fd },
+      workerData: { addon: addonPath, ctl: this.ctl.buffer, shareId },
       name,
       stdout: false,
       stderr: false,
@@ -127,33 +126,21 @@ export class VcpuThread {
     } finally {
       this.inFlight = false;
       if (refd) this.worker.unref();
-      const done = this.onIdleStop;
-      this.onIdleStop = null;
-      done?.();
     }
   }
 
   get busy(): boolean { return this.inFlight; }
 
   /**
-   * Ends the thread. `kick` must bring an in-flight KVM_RUN back (immediate_exit
-   * plus a signal); `whenIdle` runs once no KVM_RUN can touch the fd any more,
-   * so the owner closes the fd only then (a reused fd number must never be run).
+   * Ends the thread: it leaves its loop at its next look at the state word.
+   * A KVM_RUN in flight is the vCPU owner's to end (closing the vCPU kicks
+   * it, and the addon closes the fd when it returns); the run() awaiting it
+   * resolves now.
    */
-  stop(kick: () => void, whenIdle: () => void): void {
-    if (this.stopped) { whenIdle(); return; }
+  stop(): void {
+    if (this.stopped) return;
     this.stopped = true;
-    if (this.inFlight) {
-      this.onIdleStop = () => {
-        Atomics.store(this.ctl, STATE, STOP);
-        Atomics.notify(this.ctl, STATE);
-        whenIdle();
-      };
-      kick();
-      return;
-    }
     Atomics.store(this.ctl, STATE, STOP);
     Atomics.notify(this.ctl, STATE);
-    whenIdle();
   }
 }
