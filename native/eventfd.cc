@@ -4,6 +4,7 @@
 #include "handle.h"
 
 #include <cerrno>
+#include <fcntl.h>
 #include <map>
 #include <mutex>
 #include <set>
@@ -52,6 +53,27 @@ Napi::Value EventfdWrite(const Napi::CallbackInfo& info) {
   ssize_t n = write(e->Get(info.Env(), "write"), &v, sizeof v);
   if (n < 0) ThrowErrno(info.Env(), errno, "write");
   return info.Env().Undefined();
+}
+
+// dupFd(fd): a file handle owning a close-on-exec duplicate of `fd` (stdin,
+// say), so that a poller can watch it; the caller's fd number is read once,
+// here, and never again.
+Napi::Value DupFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) ThrowArg(env, "fd must be a file descriptor number");
+  double d = info[0].As<Napi::Number>().DoubleValue();
+  if (!(d >= 0) || d > 2147483647.0 || d != static_cast<double>(static_cast<int>(d))) ThrowArg(env, "fd must be an integer in 0..2^31-1", true);
+  int fd = fcntl(static_cast<int>(d), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) ThrowErrno(env, errno, "fcntl");
+  return Handle::New(env, std::make_shared<FdResource>(Kind::File, fd));
+}
+
+// The eventfd or file handle a poller watches.
+std::shared_ptr<FdResource> ArgWatchable(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i) ThrowArg(info.Env(), "eventfd is required");
+  auto r = Handle::CheckedAny(info.Env(), info[i], "eventfd")->resource();
+  if (!r || (r->kind != Kind::Eventfd && r->kind != Kind::File)) ThrowArg(info.Env(), "eventfd must be an eventfd or a file handle");
+  return std::static_pointer_cast<FdResource>(r);
 }
 
 // ---- the poller -------------------------------------------------------------
@@ -214,7 +236,7 @@ Napi::Value PollerCreate(const Napi::CallbackInfo& info) {
 Napi::Value PollerAdd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::shared_ptr<Poller> p = ArgPoller(info);
-  std::shared_ptr<FdResource> e = ArgEventfd(info, 1);
+  std::shared_ptr<FdResource> e = ArgWatchable(info, 1);
   int fd = e->Get(env, "epoll_ctl");
   if (info.Length() < 3 || !info[2].IsNumber()) ThrowArg(env, "token must be a positive integer");
   double token = info[2].As<Napi::Number>().DoubleValue();
@@ -253,7 +275,7 @@ Napi::Value PollerAdd(const Napi::CallbackInfo& info) {
 Napi::Value PollerRemove(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::shared_ptr<Poller> p = ArgPoller(info);
-  std::shared_ptr<FdResource> e = ArgEventfd(info, 1);
+  std::shared_ptr<FdResource> e = ArgWatchable(info, 1);
   std::lock_guard<std::mutex> lock(p->mutex);
   auto w = p->watches.find(e.get());
   if (w == p->watches.end()) ThrowErrno(env, ENOENT, "epoll_ctl");
@@ -285,6 +307,7 @@ void InitEventfd(Napi::Env env, Napi::Object exports) {
   exports.Set("eventfd", Napi::Function::New(env, Eventfd, "eventfd"));
   exports.Set("eventfdRead", Napi::Function::New(env, EventfdRead, "eventfdRead"));
   exports.Set("eventfdWrite", Napi::Function::New(env, EventfdWrite, "eventfdWrite"));
+  exports.Set("dupFd", Napi::Function::New(env, DupFd, "dupFd"));
   exports.Set("pollerCreate", Napi::Function::New(env, PollerCreate, "pollerCreate"));
   exports.Set("pollerAdd", Napi::Function::New(env, PollerAdd, "pollerAdd"));
   exports.Set("pollerRemove", Napi::Function::New(env, PollerRemove, "pollerRemove"));

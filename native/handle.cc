@@ -18,6 +18,7 @@ const char* KindName(Kind k) {
     case Kind::Vcpu: return "vcpu";
     case Kind::Eventfd: return "eventfd";
     case Kind::Poller: return "poller";
+    case Kind::File: return "file";
   }
   return "?";
 }
@@ -400,6 +401,7 @@ int AnyFd(const Napi::CallbackInfo& info, size_t i, const char* name, const char
         case Kind::Vm: return std::static_pointer_cast<Vm>(r)->Get(env, syscall);
         case Kind::Vcpu: return std::static_pointer_cast<Vcpu>(r)->Get(env, syscall);
         case Kind::Kvm:
+        case Kind::File:
         case Kind::Eventfd: return std::static_pointer_cast<FdResource>(r)->Get(env, syscall);
         case Kind::Poller: break;
       }

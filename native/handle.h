@@ -29,7 +29,7 @@
 
 namespace kvmaddon {
 
-enum class Kind { Kvm, Vm, Vcpu, Eventfd, Poller };
+enum class Kind { Kvm, Vm, Vcpu, Eventfd, Poller, File };
 const char* KindName(Kind k);
 
 // Something with an fd (or a thread) that must be released exactly once.
@@ -44,7 +44,7 @@ struct Resource {
   virtual int Fd() const = 0;
 };
 
-// A plain fd: /dev/kvm, an eventfd.
+// A plain fd: /dev/kvm, an eventfd, a duplicate of a caller's fd (a file handle, only ever watched).
 struct FdResource : Resource {
   FdResource(Kind k, int fd) : Resource(k), fd_(fd) {}
   ~FdResource() override { Close(); }

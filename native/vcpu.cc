@@ -64,6 +64,13 @@ Napi::Value AttachVcpu(const Napi::CallbackInfo& info) {
   return Handle::New(env, v, false);
 }
 
+// Every vCPU of the process, kicked: a worker being terminated must leave KVM_RUN to see it.
+Napi::Value KickAllVcpus(const Napi::CallbackInfo& info) {
+  auto all = AllVcpus();
+  for (auto& v : all) v->Kick();
+  return Napi::Number::New(info.Env(), static_cast<double>(all.size()));
+}
+
 // Every vCPU of the process: kicked out of KVM_RUN, and every later run() returns -EINTR at once.
 // For process exit: a worker halted in KVM_RUN would otherwise hold the exit forever.
 Napi::Value StopAllVcpus(const Napi::CallbackInfo& info) {
@@ -247,6 +254,7 @@ void InitVcpu(Napi::Env env, Napi::Object exports) {
   exports.Set("vcpuShareId", Napi::Function::New(env, VcpuShareId, "vcpuShareId"));
   exports.Set("attachVcpu", Napi::Function::New(env, AttachVcpu, "attachVcpu"));
   exports.Set("stopAllVcpus", Napi::Function::New(env, StopAllVcpus, "stopAllVcpus"));
+  exports.Set("kickAllVcpus", Napi::Function::New(env, KickAllVcpus, "kickAllVcpus"));
   exports.Set("getRegs", Napi::Function::New(env, GetRegs, "getRegs"));
   exports.Set("setRegs", Napi::Function::New(env, SetRegs, "setRegs"));
   exports.Set("getSregs", Napi::Function::New(env, GetSregs, "getSregs"));

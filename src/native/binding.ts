@@ -11,7 +11,9 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { isMainThread } from 'node:worker_threads';
+import { isMainThread, Worker } from 'node:worker_threads';
+
+const PATCHED = Symbol.for('tsvmm.terminateKicksVcpus');
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -140,12 +142,13 @@ export interface NativeHandle<K extends HandleKind = HandleKind> {
   readonly closed: boolean;
   close(): void;
 }
-export type HandleKind = 'kvm' | 'vm' | 'vcpu' | 'eventfd' | 'poller';
+export type HandleKind = 'kvm' | 'vm' | 'vcpu' | 'eventfd' | 'poller' | 'file';
 export type KvmHandle = NativeHandle<'kvm'>;
 export type VmHandle = NativeHandle<'vm'>;
 export type VcpuHandle = NativeHandle<'vcpu'>;
 export type EventfdHandle = NativeHandle<'eventfd'>;
 export type PollerHandle = NativeHandle<'poller'>;
+export type FileHandle = NativeHandle<'file'>;
 
 /**
  * The addon's exports. Each doc line names the ioctl or syscall it wraps.
@@ -213,6 +216,8 @@ export interface NativeBinding {
   attachVcpu(shareId: number): VcpuHandle;
   /** Kicks every vCPU of the process and makes their later runs return -EINTR at once (process exit). */
   stopAllVcpus(): number;
+  /** Kicks every vCPU of the process (each run in flight returns -EINTR once). */
+  kickAllVcpus(): number;
   /** KVM_GET_REGS */
   getRegs(vcpu: VcpuHandle): KvmRegs;
   /** KVM_SET_REGS */
@@ -265,10 +270,15 @@ export interface NativeBinding {
    * close() stops and joins the thread.
    */
   pollerCreate(callback: (token: number) => void): PollerHandle;
-  /** epoll_ctl(ADD, EPOLLIN|EPOLLET); `kickVcpus` are kicked from the watcher thread on readiness. EEXIST if already watched. */
-  pollerAdd(poller: PollerHandle, eventfd: EventfdHandle, token: number, kickVcpus: VcpuHandle[]): void;
+  /**
+   * epoll_ctl(ADD, EPOLLIN|EPOLLET) of an eventfd or a file handle; `kickVcpus` are kicked from the
+   * watcher thread on readiness. EEXIST if already watched; EPERM for a regular file (epoll cannot watch one).
+   */
+  pollerAdd(poller: PollerHandle, eventfd: EventfdHandle | FileHandle, token: number, kickVcpus: VcpuHandle[]): void;
   /** epoll_ctl(DEL). ENOENT if not watched. */
-  pollerRemove(poller: PollerHandle, eventfd: EventfdHandle): void;
+  pollerRemove(poller: PollerHandle, eventfd: EventfdHandle | FileHandle): void;
+  /** fcntl(F_DUPFD_CLOEXEC): a file handle owning a duplicate of `fd` (e.g. stdin), for a poller to watch. */
+  dupFd(fd: number): FileHandle;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -300,6 +310,20 @@ function prepare(b: NativeBinding & { NativeHandle: { prototype: object } }): Na
     Object.defineProperty(proto, dispose, { value: function (this: { close(): void }) { this.close(); } });
   }
   if (isMainThread) process.once('exit', () => b.stopAllVcpus());
+  // worker.terminate() asks V8 to stop the worker's JavaScript, which a thread
+  // inside KVM_RUN never runs: once the request stands, every vCPU is kicked,
+  // and the one on that worker comes back to JavaScript and ends there (the
+  // others see one -EINTR, an 'intr' exit, and go on).
+  const workerProto = Worker.prototype as Worker & { [PATCHED]?: true };
+  if (!workerProto[PATCHED]) {
+    const terminate = workerProto.terminate;
+    Object.defineProperty(workerProto, PATCHED, { value: true });
+    workerProto.terminate = function (this: Worker) {
+      const done = terminate.call(this);
+      b.kickAllVcpus();
+      return done;
+    };
+  }
   return b;
 }
 
