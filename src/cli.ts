@@ -8,6 +8,7 @@ import { openHypervisor, type BackendChoice } from './backend/index.js';
 import { createLogger, logTraceEvents, LOG_LEVELS, type LogLevel } from './log.js';
 import { X86Machine, MAX_CPUS, MAX_MEM_MIB } from './machine/x86-pc.js';
 import { trace } from './trace/events.js';
+import { unhandledAccessHint } from './machine/hints.js';
 import { VmmError } from './errors.js';
 
 export const USAGE = `Usage: vmm run <image> [options]
@@ -23,11 +24,12 @@ Options:
   --mem MiB               guest RAM in MiB, 2..${MAX_MEM_MIB} (default 64)
   --cmdline STR           the multiboot command line (default empty)
   --initrd FILE           load FILE as multiboot module 0 (as qemu -initrd)
-  --irqchip none|split    none (default): no in-kernel irqchip, hlt exits;
-                          split: LAPIC in the kernel, our IOAPIC at 0xfec00000
-                          (UART on pin 4), pc-testdev, fw_cfg
+  --irqchip split|none    split (default): LAPIC in the kernel, our IOAPIC at
+                          0xfec00000 (UART on pin 4), the 8259 pair, pc-testdev,
+                          fw_cfg (QEMU's -machine pc,kernel-irqchip=split);
+                          none: no irqchip at all, hlt exits to the VMM
   --cpus N                vCPUs, 1..${MAX_CPUS} (default 1); more than one needs
-                          --irqchip split (the guest starts the APs with
+                          the split irqchip (the guest starts the APs with
                           INIT/SIPI; on KVM each vCPU runs on its own thread)
   --log-level LEVEL       ${LOG_LEVELS.join('|')} (default warn); logs go to stderr
   -h, --help              this text
@@ -37,14 +39,16 @@ a terminal, a pipe or a file), isa-debug-exit at 0xf4, port 0x80 sink.
 
 Exit status:
   (v << 1) | 1   the guest wrote v to isa-debug-exit (QEMU's rule)
-  0              the VMM was stopped (e.g. by a signal handler)
+  0              the VMM was stopped
   2              the guest shut down (triple fault)
   4              the vCPU halted with nothing left to wake it
   6              the vCPU stopped with an error exit (fail-entry, internal error, ...)
   64             bad command line
   70             the VMM failed (e.g. the image could not be loaded)
+  130, 143       stopped by SIGINT, SIGTERM (every vCPU kicked out, output flushed)
 `;
 
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 const EX_USAGE = 64;
 const EX_SOFTWARE = 70;
 
@@ -64,7 +68,7 @@ export async function main(argv: string[]): Promise<number> {
         mem: { type: 'string', default: '64' },
         cmdline: { type: 'string', default: '' },
         initrd: { type: 'string' },
-        irqchip: { type: 'string', default: 'none' },
+        irqchip: { type: 'string', default: 'split' },
         cpus: { type: 'string', default: '1' },
         'log-level': { type: 'string', default: 'warn' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -90,10 +94,10 @@ export async function main(argv: string[]): Promise<number> {
   if (!Number.isInteger(memMiB) || memMiB < 2 || memMiB > MAX_MEM_MIB) return fail(`--mem must be an integer 2..${MAX_MEM_MIB}`, EX_USAGE);
   const cpus = Number(values.cpus);
   if (!/^[0-9]+$/.test(values.cpus) || cpus < 1 || cpus > MAX_CPUS) return fail(`--cpus must be an integer 1..${MAX_CPUS}`, EX_USAGE);
-  if (cpus > 1 && irqchip !== 'split') return fail(`--cpus ${cpus} needs --irqchip split (the APs start through the in-kernel LAPIC)`, EX_USAGE);
+  if (cpus > 1 && irqchip !== 'split') return fail(`--cpus ${cpus} needs the split irqchip (the APs start through the in-kernel LAPIC), not --irqchip none`, EX_USAGE);
 
   const log = createLogger(level);
-  const unsubscribe = logTraceEvents(log);
+  const unsubscribe = logTraceEvents(log, { unhandledHint: (space, address) => unhandledAccessHint(space, address, irqchip) });
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(image);
@@ -123,15 +127,19 @@ export async function main(argv: string[]): Promise<number> {
   let machine: X86Machine | undefined;
   const feedStdin = stdinHasInput();
   let stopStdin = (): void => {};
+  let stopSignals = (): void => {};
   try {
     machine = new X86Machine({
       hypervisor, image: bytes, memMiB, cmdline: values.cmdline, irqchip, cpus,
       ...(initrd ? { modules: [{ data: initrd, cmdline: values.initrd ?? '' }] } : {}),
       serialOut: (b) => { writeSync(1, b); },
-      // stdin must reach a guest that waits halted inside KVM_RUN: its vCPU gets a thread of its own.
-      vcpuThreads: feedStdin,
     });
     if (feedStdin) stopStdin = feedSerial(machine);
+    // SIGINT/SIGTERM stop the machine: every vCPU is kicked out, serial output is flushed, fds are closed.
+    const m = machine;
+    const onSignal = (signal: NodeJS.Signals): void => m.stop({ kind: 'signal', signal: signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM' });
+    for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
+    stopSignals = () => { for (const sig of STOP_SIGNALS) process.off(sig, onSignal); };
     const result = await machine.runAsync();
     log.info({ reason: result.reason.kind, status: result.status, exits: result.exits, instructions: result.instructions }, 'guest stopped');
     if (result.reason.kind !== 'debug-exit') log.warn({ reason: result.reason }, `guest stopped without debug-exit: ${result.reason.kind}`);
@@ -140,6 +148,7 @@ export async function main(argv: string[]): Promise<number> {
     const code = e instanceof VmmError || (e as { code?: string }).code ? ` [${(e as { code?: string }).code}]` : '';
     return fail(`${(e as Error).message}${code}`, EX_SOFTWARE);
   } finally {
+    stopSignals();
     stopStdin();
     machine?.close();
     hypervisor.close();
@@ -157,12 +166,24 @@ function stdinHasInput(): boolean {
   }
 }
 
-/** Feeds stdin into the UART's receiver until stopped; stopping releases stdin so the process can exit. */
+/**
+ * Feeds stdin into the UART's receiver until stopped; stopping releases
+ * stdin so the process can exit. A regular file is read whole, up front (the
+ * UART takes it in as the guest makes room); a pipe, terminal or socket is
+ * read as data comes, and the machine wakes a vCPU halted in KVM_RUN on this
+ * thread when it does -- so the vCPU stays on this thread, the fast path.
+ */
 function feedSerial(machine: X86Machine): () => void {
+  if (fstatSync(0).isFile()) {
+    machine.serialIn(readFileSync(0));
+    return () => {};
+  }
+  const unwatch = machine.wakeOnInput(0);
   const onData = (chunk: Buffer): void => machine.serialIn(chunk);
   process.stdin.on('data', onData);
   process.stdin.on('error', () => {});
   return () => {
+    unwatch();
     process.stdin.off('data', onData);
     process.stdin.pause();
     process.stdin.destroy();

@@ -159,6 +159,16 @@ export interface Vm {
    * process reaches a busy or halted vCPU. Returns the unwatch function.
    */
   watchEventFd(eventfd: EventFd, onReadable: () => void, kick?: readonly Vcpu[]): () => void;
+  /**
+   * Kicks `kick` out of KVM_RUN whenever the caller's `fd` (a pipe, a
+   * terminal, a socket) becomes readable, so that this thread's event loop
+   * gets to read it even while a vCPU it runs is halted inside KVM_RUN
+   * (stdin for the UART, say). The fd is not read: Node's own stream reads it.
+   * A regular file cannot be watched (EPERM): read it up front instead.
+   * The sim runs its vCPUs in slices and yields, so it needs no kick.
+   * Returns the unwatch function.
+   */
+  kickOnReadable(fd: number, kick: readonly Vcpu[]): () => void;
   close(): void;
 }
 

@@ -19,6 +19,7 @@ export type StopReason =
   | { kind: 'shutdown' }
   | { kind: 'halted' }
   | { kind: 'stopped' }
+  | { kind: 'signal'; signal: 'SIGINT' | 'SIGTERM' }
   | { kind: 'vcpu-error'; exit: VcpuExit };
 
 export interface RunContext {

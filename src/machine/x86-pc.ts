@@ -52,10 +52,9 @@ export interface X86MachineOptions {
    */
   cpus?: number;
   /**
-   * Run even a single KVM vCPU on its own thread (runAsync), so that this
-   * thread's event loop serves stdin and timers while the guest is halted
-   * inside KVM_RUN. Off by default: one vCPU on this thread is the fastest
-   * exit path.
+   * Run even a single KVM vCPU on its own thread (runAsync). Off by default:
+   * one vCPU on this thread is the fastest exit path, and input that must
+   * reach a guest halted inside KVM_RUN gets there through wakeOnInput().
    */
   vcpuThreads?: boolean;
 }
@@ -76,6 +75,7 @@ export function exitStatusFor(r: StopReason): number {
   switch (r.kind) {
     case 'debug-exit': return r.status;
     case 'stopped': return 0;
+    case 'signal': return 128 + (r.signal === 'SIGINT' ? 2 : 15);
     case 'shutdown': return 2;
     case 'halted': return 4;
     case 'vcpu-error': return 6;
@@ -257,7 +257,16 @@ export class X86Machine {
   async runAsync(): Promise<RunResult> {
     if (this.onThreads) return this.finish(await runVcpusThreaded(this.ctx, this.vcpus));
     if (this.vcpus.length === 1) return this.finish(await runVcpuAsync(this.ctx));
-    return this.finish(await runVcpusRoundRobin(this.ctx, this.vcpus, () => this.lines.size > 0));
+    return this.finish(await runVcpusRoundRobin(this.ctx, this.vcpus, () => this.lines.size > 0 || this.inputWatches > 0));
+  }
+
+  /**
+   * Ends the run in progress (runAsync) after the exit being served: records
+   * `reason` (the first reason wins) and kicks every vCPU out of KVM_RUN.
+   */
+  stop(reason: StopReason = { kind: 'stopped' }): void {
+    if (this.ctx.stop === null) this.ctx.stop = reason;
+    for (const v of this.vcpus) v.kick();
   }
 
   /** Whether runAsync runs the vCPUs on threads of their own (KVM with several vCPUs, or asked to). */
@@ -277,6 +286,30 @@ export class X86Machine {
   }
 
   private readonly serialQueue: number[] = [];
+
+  /**
+   * Makes input arriving on the caller's `fd` (stdin) able to reach a guest
+   * whose vCPU runs on this thread and sleeps halted inside KVM_RUN: the
+   * backend kicks it when `fd` becomes readable, the run loop yields, and the
+   * stream's 'data' handler (serialIn) runs. vCPUs on threads of their own
+   * need nothing: this thread's event loop is free. Throws EPERM for a regular
+   * file, which epoll cannot watch (read such input up front). Returns the
+   * unwatch function.
+   */
+  wakeOnInput(fd: number): () => void {
+    const unwatch = this.vm.kickOnReadable(fd, this.onThreads ? [] : [this.vcpu]);
+    this.inputWatches++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.inputWatches--;
+      unwatch();
+    };
+  }
+
+  /** Input sources that may still wake a halted guest (wakeOnInput). */
+  private inputWatches = 0;
 
   private pumpSerialIn(): void {
     const n = Math.min(this.uart.rxSpace, this.serialQueue.length);

@@ -2,7 +2,7 @@
  * The `vmm` command as a user runs it: serial on stdout, exit status from
  * debug-exit, clear usage errors.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../helpers/backends.js';
@@ -59,14 +59,34 @@ describe('vmm CLI', () => {
     expect(vmm(['run', g.elf, '--irqchip', 'xyz']).status).toBe(64);
   });
 
-  it('--cpus: more than one needs --irqchip split; bad counts are usage errors; smp-boot runs on the sim', () => {
+  it('--cpus: the split irqchip is the default, so smp-boot just runs; --irqchip none with several CPUs and bad counts are usage errors', () => {
     const smp = join(GUEST_DIR, 'smp-boot.elf');
-    expect(vmm(['run', smp, '--backend', 'sim', '--cpus', '2']).status).toBe(64);
-    expect(vmm(['run', smp, '--backend', 'sim', '--cpus', '0', '--irqchip', 'split']).status).toBe(64);
-    expect(vmm(['run', smp, '--backend', 'sim', '--cpus', 'two', '--irqchip', 'split']).status).toBe(64);
-    const r = vmm(['run', smp, '--backend', 'sim', '--cpus', '3', '--irqchip', 'split']);
+    expect(vmm(['run', smp, '--backend', 'sim', '--cpus', '2', '--irqchip', 'none']).status).toBe(64);
+    expect(vmm(['run', smp, '--backend', 'sim', '--cpus', '0']).status).toBe(64);
+    expect(vmm(['run', smp, '--backend', 'sim', '--cpus', 'two']).status).toBe(64);
+    const r = vmm(['run', smp, '--backend', 'sim', '--cpus', '3']);
     expect(r.stdout).toBe('cpus: 3, bsp apic id: 0\ncpu 1: up\ncpu 2: up\naps up: 2\nsmp-boot: PASS\n');
     expect(r.status).toBe(1);
+  });
+
+  it('a guest that looks for a device the machine lacks: the first access at each address is a warning with a hint, once', async () => {
+    // ioapic-level under --irqchip none: its IOAPIC, LAPIC, PIC and pc-testdev accesses all miss.
+    const g = listGuests().find((x) => x.name === 'ioapic-level')!;
+    const child = spawn(process.execPath, [VMM, 'run', g.elf, '--backend', 'sim', '--irqchip', 'none'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    // Enough time for the guest to retry each missing device many times.
+    await new Promise<void>((resolve) => {
+      child.stderr.on('data', (d: string) => { stderr += d; });
+      setTimeout(resolve, 2000);
+    });
+    child.kill('SIGKILL');
+    const lines = stderr.split('\n').filter((l) => l.includes('vmm:bus:unhandled'));
+    const ioapic = lines.filter((l) => l.includes('MMIO address 0xfec00000'));
+    expect(ioapic).toHaveLength(1);
+    expect(ioapic[0]).toContain('try --irqchip split');
+    expect(lines.some((l) => l.includes('port 0x21') && l.includes('8259'))).toBe(true);
+    expect(new Set(lines.map((l) => JSON.parse(l).address)).size).toBe(lines.length);
   });
 
   it('--initrd loads a module: a missing file is a usage error', () => {
@@ -82,6 +102,24 @@ describe('vmm CLI', () => {
   });
 
   for (const b of BACKENDS) {
+    it.skipIf(b.skip)(`SIGINT or SIGTERM while the guest waits for stdin on ${b.title}: exit 130/143 at once, output flushed`, async () => {
+      const elf = join(GUEST_DIR, 'uart-echo.elf');
+      for (const [signal, status] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+        // stdin is a pipe that stays open: the guest sits halted, waiting for a line.
+        const child = spawn(process.execPath, [VMM, 'run', elf, '--backend', b.kind], { stdio: ['pipe', 'pipe', 'pipe'] });
+        let stdout = '';
+        child.stdout.setEncoding('latin1');
+        await new Promise<void>((resolve) => child.stdout.on('data', (d: string) => { stdout += d; if (stdout.includes('ready')) resolve(); }));
+        await new Promise((r) => setTimeout(r, 100));
+        const t0 = Date.now();
+        child.kill(signal);
+        const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+        expect(code).toBe(status);
+        expect(Date.now() - t0).toBeLessThan(5000);
+        expect(stdout).toContain('ready');
+      }
+    });
+
     it.skipIf(b.skip)(`hello on ${b.title}: greeting on stdout, status from debug-exit`, () => {
       const r = vmm(['run', hello.elf, '--backend', b.kind, '--cmdline', hello.cmdline, '--mem', String(hello.memMiB)]);
       expect(r.stdout).toBe(hello.serial);

@@ -4,7 +4,7 @@
  * burst longer than the FIFO once it is ready (flow control: nothing may be
  * lost) and the guest echoes every line. Also through the CLI, from stdin.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -55,5 +55,21 @@ describe.each(BACKENDS)('vmm run with stdin on $title', (backend) => {
     expect(text).toContain('> HELLO\n> QUIT\n');
     expect(text).toContain('uart-echo: PASS');
     expect(r.status).toBe(1);
+  });
+
+  it.skipIf(backend.skip)('stdin that comes while the guest sleeps halted reaches it (the vCPU stays on the device thread, kicked by the poller)', async () => {
+    const bin = join(import.meta.dirname, '..', '..', 'bin', 'vmm.js');
+    const child = spawn(process.execPath, [bin, 'run', ELF, '--backend', backend.kind, '--cmdline', 'lines=9'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let text = '';
+    child.stdout.setEncoding('latin1');
+    await new Promise<void>((resolve) => child.stdout.on('data', (d: string) => { text += d; if (text.includes('ready')) resolve(); }));
+    // Long after 'ready': the guest has been halted, waiting, for a while.
+    await new Promise((r) => setTimeout(r, 300));
+    child.stdin.write('x\nhello\n');
+    await new Promise((r) => setTimeout(r, 300));
+    child.stdin.write('quit\n');
+    const status = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(text).toContain('> HELLO\n> QUIT\n');
+    expect(status).toBe(1);
   });
 });

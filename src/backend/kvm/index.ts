@@ -242,6 +242,36 @@ export class KvmVm implements Vm {
     };
   }
 
+  kickOnReadable(fd: number, kick: readonly Vcpu[]): () => void {
+    const kickHandles = kick.map((v) => {
+      if (!(v instanceof KvmVcpu)) throw new InvalidArgumentError('kick vCPUs must come from this backend');
+      return v.handle;
+    });
+    const file = new Owned(this.b.dupFd(fd), `watch of fd ${fd}`);
+    this.files.add(file);
+    try {
+      this.poller ??= this.b.pollerCreate((token) => this.watches.get(token)?.());
+      const token = this.nextToken++;
+      this.b.pollerAdd(this.poller, file.handle, token, kickHandles);
+      const poller = this.poller;
+      // Nothing to do on this thread: the kick already brought the vCPU out, and Node reads the fd.
+      this.watches.set(token, () => {});
+      return () => {
+        if (!this.watches.delete(token)) return;
+        if (this.poller === poller && !poller.closed && !file.closed) this.b.pollerRemove(poller, file.handle);
+        file.close();
+        this.files.delete(file);
+      };
+    } catch (e) {
+      file.close();
+      this.files.delete(file);
+      throw e;
+    }
+  }
+
+  /** The duplicated fds kickOnReadable watches; closed with the VM. */
+  private readonly files = new Set<Owned<'file'>>();
+
   /**
    * Closes the poller, every vCPU, the VM fd and the memory this VM created.
    * Idempotent. The addon keeps the memory mapped for as long as the kernel
@@ -253,6 +283,8 @@ export class KvmVm implements Vm {
       this.poller = null;
       this.watches.clear();
     }
+    for (const f of this.files) f.close();
+    this.files.clear();
     for (const v of this.vcpus) v.close();
     this.vcpus.clear();
     this.h.close();

@@ -292,6 +292,12 @@ export class SimVm implements Vm {
     return delivered;
   }
 
+  kickOnReadable(fd: number, _kick: readonly Vcpu[]): () => void {
+    if (!Number.isInteger(fd) || fd < 0) throw new BackendError('EBADF', 'epoll_ctl', `fd ${fd} is not a file descriptor`);
+    // The sim's vCPUs run on this thread in slices and yield to the event loop between them.
+    return () => {};
+  }
+
   watchEventFd(eventfd: EventFd, onReadable: () => void, kick: readonly Vcpu[] = []): () => void {
     if (!(eventfd instanceof SimEventFd) || eventfd.closed) throw new BackendError('EBADF', 'epoll_ctl', 'not an open eventfd');
     let queued = false;
