@@ -7,7 +7,7 @@
  * code at 0x10000, stack top at 0x80000, scratch data at 0x20000.
  * Nothing is mapped above 1 MiB: accesses there are MMIO.
  */
-import { X86Cpu, type CpuExit, type CpuHooks, type SegmentState } from '../../src/backend/sim/x86/index.js';
+import { X86Cpu, type CpuExit, type CpuHooks, type SegmentState, type UndefinedFlagsModel } from '../../src/backend/sim/x86/index.js';
 
 export const GDT = 0x500;
 export const IDT = 0x1000;
@@ -58,6 +58,8 @@ export interface MachineOptions {
   hooks?: CpuHooks;
   /** Extra memory regions (beyond the RAM at 0). */
   regions?: { gpa: number; bytes: Uint8Array; readonly: boolean }[];
+  /** Whose undefined flags the CPU produces (default: the interpreter's default, AMD's). */
+  undefinedFlags?: UndefinedFlagsModel;
 }
 
 /** RAM with the GDT written, the CPU in flat 32-bit protected mode at CODE with ESP = STACK_TOP. */
@@ -69,6 +71,7 @@ export function flatMachine(opts: MachineOptions): Machine {
     dv.setUint32(GDT + 8 * i + 4, hi, true);
   });
   const cpu = new X86Cpu(opts.hooks ?? {}, { fastPath: opts.fastPath });
+  if (opts.undefinedFlags) cpu.setUndefinedFlagsModel(opts.undefinedFlags);
   cpu.setMemoryMap([{ gpa: 0, bytes: mem, readonly: false }, ...(opts.regions ?? [])]);
   const s = cpu.getSregs();
   const code = flatSegment(SEL_CODE32, 0xb);

@@ -1,7 +1,10 @@
 /**
  * Instruction-level behaviour with exact flags, written as the guest's own
  * bytes (one instruction per line, with its assembly). Every case runs
- * through the fast path and through the general decoder alone.
+ * through the fast path and through the general decoder alone. Where a flag
+ * is undefined (AF after a shift...), the expectation is the default
+ * model's, AMD's (src/backend/sim/x86/undefined-flags.ts; the per-vendor
+ * models are tested in undefined-flags.test.ts and flags-golden.test.ts).
  */
 import { describe, expect, it } from 'vitest';
 import {

@@ -3,6 +3,7 @@
  * more, so a guest that probes features sees a consistent CPU.
  */
 import type { CpuidEntry } from '../types.js';
+import { undefinedFlagsModelForVendor, type UndefinedFlagsModel } from './x86/undefined-flags.js';
 
 function str4(s: string): number {
   return (s.charCodeAt(0) | (s.charCodeAt(1) << 8) | (s.charCodeAt(2) << 16) | (s.charCodeAt(3) << 24)) >>> 0;
@@ -31,4 +32,21 @@ export function cpuidLookup(table: readonly CpuidEntry[], leaf: number, subleaf:
     e = leaf >>> 0 >= 0x8000_0000 ? undefined : find(maxBasic, subleaf >>> 0);
   }
   return e ? { eax: e.eax >>> 0, ebx: e.ebx >>> 0, ecx: e.ecx >>> 0, edx: e.edx >>> 0 } : { eax: 0, ebx: 0, ecx: 0, edx: 0 };
+}
+
+/** The vendor string of a CPUID table's leaf 0 (EBX EDX ECX), '' without a leaf 0. */
+export function cpuidVendor(table: readonly CpuidEntry[]): string {
+  const leaf0 = table.find((e) => e.function === 0);
+  if (!leaf0) return '';
+  const str = (v: number): string => String.fromCharCode(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff);
+  return str(leaf0.ebx) + str(leaf0.edx) + str(leaf0.ecx);
+}
+
+/**
+ * Whose undefined flags a vCPU with this CPUID produces: the model of the
+ * vendor its leaf 0 names (src/backend/sim/x86/undefined-flags.ts); the
+ * sim's own vendor and vendors without a model get the default (AMD's).
+ */
+export function undefinedFlagsModelForCpuid(table: readonly CpuidEntry[]): UndefinedFlagsModel {
+  return undefinedFlagsModelForVendor(cpuidVendor(table));
 }

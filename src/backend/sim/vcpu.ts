@@ -6,7 +6,7 @@
 import { BackendError, InvalidArgumentError } from '../../errors.js';
 import type { CpuidEntry, MpState, Vcpu, VcpuExit, X86Regs, X86Segment, X86Sregs } from '../types.js';
 import { X86Cpu, type CpuExit, type SegmentState } from './x86/index.js';
-import { cpuidLookup, simCpuidTable } from './cpuid.js';
+import { cpuidLookup, simCpuidTable, undefinedFlagsModelForCpuid } from './cpuid.js';
 import type { SimVm } from './vm.js';
 import { APIC_BASE, APIC_SIZE, type ApicSlot } from './split-irqchip.js';
 
@@ -240,6 +240,8 @@ export class SimVcpu implements Vcpu {
   setCpuid(entries: readonly CpuidEntry[]): void {
     if (entries.length > 256) throw new BackendError('E2BIG', 'KVM_SET_CPUID2', `${entries.length} entries exceed 256`);
     this.cpuid = entries.map((e) => ({ ...e }));
+    // The CPU the guest is told it runs on decides the undefined flags it sees (picked once, here).
+    this.cpu.setUndefinedFlagsModel(undefinedFlagsModelForCpuid(this.cpuid));
   }
 
   interrupt(vector: number): void {

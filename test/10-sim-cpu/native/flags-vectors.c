@@ -5,11 +5,21 @@
  * operand forms behave as in 32-bit code, so these are the instructions a
  * 32-bit guest runs under KVM on the same CPU.
  *
- * Rebuild (from the repository root):
+ * One file per CPU vendor, named after the sim's model of that vendor's
+ * undefined flags (src/backend/sim/x86/undefined-flags.ts): the golden test
+ * runs each file against its model and checks that the header names the
+ * model's vendor. Rebuild (from the repository root) on a host of that
+ * vendor:
  *   gcc -O1 -o /tmp/flags-vectors test/10-sim-cpu/native/flags-vectors.c
- *   /tmp/flags-vectors > test/10-sim-cpu/native/flags-vectors.txt
+ *   AMD (AuthenticAMD):
+ *     /tmp/flags-vectors > test/10-sim-cpu/native/flags-vectors-amd.txt
+ *   Intel (GenuineIntel; not recorded yet):
+ *     /tmp/flags-vectors > test/10-sim-cpu/native/flags-vectors-intel.txt
+ * A new file makes the golden test run that vendor's model against it:
+ * fix the model where it fails, then mark it `recorded` (the test checks
+ * that a model is recorded exactly when its file exists).
  *
- * Output: a header line naming the CPU, then one line per case, in hex:
+ * Output: a header line naming the CPU (# <vendor> <brand>), then one line per case, in hex:
  *   <insn> <a> <b> <flags-in> <result> <result2> <flags-out>
  * b is the source, the count (CL) or the high half of a dividend;
  * result2 is EDX/DX/AH for mul/div, otherwise 0.

@@ -4,12 +4,14 @@
  * Values: 32-bit operands and results are int32; 8/16-bit ones are
  * zero-extended. Size codes: 0 = 32-bit, 1 = 16, 2 = 8.
  *
- * Flags the SDM leaves undefined follow this host's CPU (AMD EPYC), measured
- * natively by test/10-sim-cpu/native/flags-vectors.c, because real KVM on
- * this machine runs guests on that CPU (Intel may differ where noted):
- *   - AND/OR/XOR/TEST: AF = 0 (Intel too).
- *   - SHL/SHR/SAR with a non-zero count: AF = 1 (Intel: reportedly 0);
- *     OF for counts > 1 uses the count-1 formula of the last step:
+ * Flags the SDM leaves undefined follow a per-vendor model
+ * (undefined-flags.ts), selected by the vendor of the vCPU's CPUID. The
+ * rules below are AMD's (an AMD EPYC, measured natively by
+ * test/10-sim-cpu/native/flags-vectors.c); the one the Intel model changes
+ * is marked:
+ *   - AND/OR/XOR/TEST: AF = 0.
+ *   - SHL/SHR/SAR with a non-zero count: AF = 1 (the model's `shiftAf`:
+ *     Intel 0); OF for counts > 1 uses the count-1 formula of the last step:
  *     SHL: MSB(result) ^ CF; SHR: bit w-1 ^ bit w-2 of the result; SAR: 0.
  *     CF is the last bit shifted out (0 once the count exceeds the width).
  *   - ROL/ROR/RCL/RCR: OF by the count-1 formula for every non-zero masked count;
@@ -23,11 +25,14 @@
  *     otherwise ZF = 0, PF = parity of the index, the rest 0. (A family-25
  *     EPYC, on other development hosts, leaves every flag but ZF unchanged
  *     instead; the KVM differential test probes for it. The sim keeps one
- *     model so that its runs are the same on every host.)
+ *     AMD model so that its runs are the same on every AMD host.) The
+ *     destination of a zero source stays unchanged on Intel CPUs too, for
+ *     32-bit operands (Linux's ffs() relies on it, arch/x86/include/asm/bitops.h).
  *   - BT/BTS/BTR/BTC: only CF changes.
  */
 import { F_AF, F_CF, F_OF, F_PF, F_SF, F_ZF, V_DE } from './consts.js';
 import { CpuFlags, K_ADC, K_ADD, K_DEC, K_INC, K_LOGIC, K_SBB, K_SUB, PARITY } from './flags.js';
+import { DEFAULT_UNDEFINED_FLAGS, type UndefinedFlagsModel } from './undefined-flags.js';
 
 /** High 32 bits of the unsigned 64-bit product of two 32-bit values. */
 export function mulHiU32(a: number, b: number): number {
@@ -44,6 +49,19 @@ export function mulHiS32(a: number, b: number): number {
 }
 
 export class CpuAlu extends CpuFlags {
+  private ufModel: UndefinedFlagsModel = DEFAULT_UNDEFINED_FLAGS;
+  /** The model's values, copied into fields once (setUndefinedFlagsModel): a field read per use, no branch. */
+  private shiftAf = DEFAULT_UNDEFINED_FLAGS.shiftAf;
+
+  /** Whose undefined flags this CPU produces (undefined-flags.ts). */
+  get undefinedFlags(): UndefinedFlagsModel { return this.ufModel; }
+
+  /** Selects whose undefined flags to produce (the sim's setCpuid calls it with the model for the CPUID's vendor). */
+  setUndefinedFlagsModel(model: UndefinedFlagsModel): void {
+    this.ufModel = model;
+    this.shiftAf = model.shiftAf;
+  }
+
   /** The eight group-1 operations: 0 ADD, 1 OR, 2 ADC, 3 SBB, 4 AND, 5 SUB, 6 XOR, 7 CMP. */
   alu(op: number, a: number, b: number, sz: number): number {
     const sh = sz === 0 ? 0 : sz === 1 ? 16 : 24;
@@ -134,7 +152,7 @@ export class CpuAlu extends CpuFlags {
         res = (a << c) & m;
         const cf = c <= w ? ((a & m) >>> (w - c)) & 1 : 0;
         const of = ((res >>> top) & 1) ^ cf;
-        this.setResultFlags(res, sz, cf | F_AF | (of ? F_OF : 0));
+        this.setResultFlags(res, sz, cf | this.shiftAf | (of ? F_OF : 0));
         return res;
       }
       case 5: { // SHR
@@ -143,14 +161,14 @@ export class CpuAlu extends CpuFlags {
         if (sz === 0) res |= 0;
         const cf = (u >>> (c - 1)) & 1;
         const of = c === 1 ? (u >>> top) & 1 : ((res >>> top) ^ (res >>> (top - 1))) & 1;
-        this.setResultFlags(res, sz, cf | F_AF | (of ? F_OF : 0));
+        this.setResultFlags(res, sz, cf | this.shiftAf | (of ? F_OF : 0));
         return res;
       }
       default: { // SAR
         const s = (a << (32 - w)) >> (32 - w);
         res = (s >> c) & m;
         const cf = (s >> (c - 1)) & 1;
-        this.setResultFlags(res, sz, cf | F_AF);
+        this.setResultFlags(res, sz, cf | this.shiftAf);
         return res;
       }
     }

@@ -26,7 +26,8 @@
  *   - executing from an address outside every memory region shuts down
  *     (KVM reports an emulation failure there);
  *   - descriptor-table reads outside RAM read zeros instead of exiting;
- *   - undefined flags follow the host CPU (AMD EPYC), see alu.ts.
+ *   - undefined flags follow one vendor's CPUs, the one the vCPU's CPUID
+ *     names (AMD's by default), see undefined-flags.ts and alu.ts.
  */
 import { ABORT, CS, DS, ES, F_IF, FAULT, FS, GS, SEG_NAMES, SS, V_NMI } from './consts.js';
 import { CpuFast } from './fast.js';
