@@ -5,7 +5,11 @@
  * process exit code is that value modulo 256, as exit(2) keeps. Reads return
  * all ones, like an unassigned port.
  */
+import { StateReader } from './state.js';
+
 export interface DebugExitDeps { onExit(status: number): void }
+/** isa-debug-exit keeps no state (a write acts at once): a version and nothing else. */
+export interface DebugExitState { version: 1 }
 
 export class DebugExit {
   constructor(private readonly deps: DebugExitDeps) {}
@@ -21,5 +25,13 @@ export class DebugExit {
 
   write(_offset: number, _size: number, value: number): void {
     this.deps.onExit(DebugExit.statusFor(value >>> 0));
+  }
+
+  snapshot(): DebugExitState { return { version: 1 }; }
+
+  /** Throws InvalidArgumentError on a malformed state. */
+  static restore(state: DebugExitState, deps: DebugExitDeps): DebugExit {
+    StateReader.open('isa-debug-exit', state, 1);
+    return new DebugExit(deps);
   }
 }

@@ -5,6 +5,7 @@
  * (selector), offset 1 → 0x511 (data). Only the items a guest test suite
  * for the PC machine reads are provided; unknown items read as zeros.
  */
+import { StateReader } from './state.js';
 
 /** Item keys. */
 export const FW_CFG_SIGNATURE = 0x00;
@@ -13,10 +14,20 @@ export const FW_CFG_RAM_SIZE = 0x03;
 export const FW_CFG_NB_CPUS = 0x05;
 export const FW_CFG_MAX_CPUS = 0x0f;
 
+/** Selector bits besides the key (bits 13:0): the write channel (deprecated, ignored) and the architecture-local key space. */
+export const FW_CFG_WRITE_CHANNEL = 0x4000;
+export const FW_CFG_ARCH_LOCAL = 0x8000;
+
 export const FW_CFG_SELECTOR = 0;
 export const FW_CFG_DATA = 1;
 
 export interface FwCfgConfig { ramSize: number; cpus: number; maxCpus: number }
+
+/**
+ * The guest-visible state: the selected key and the read position in its item. The items themselves
+ * are not state: they follow from the machine's FwCfgConfig, which `restore` takes like the constructor.
+ */
+export interface FwCfgState { version: 1; selector: number; offset: number }
 
 function le(value: bigint, bytes: number): Uint8Array {
   const out = new Uint8Array(bytes);
@@ -55,11 +66,26 @@ export class FwCfg {
 
   write(offset: number, size: number, value: number): void {
     if (offset === FW_CFG_SELECTOR && size === 2) {
-      this.selector = value & 0x3fff;
+      // Bit 15 selects the architecture-local key space (x86 items 0x8000+, none provided here: they read as
+      // zeros) rather than aliasing the generic key; bit 14, the write channel, is ignored, as in QEMU.
+      this.selector = value & 0xffff & ~FW_CFG_WRITE_CHANNEL;
       this.offset = 0;
       return;
     }
     this.guestError(`${size}-byte write of 0x${value.toString(16)} at fw_cfg offset ${offset}`);
+  }
+
+  snapshot(): FwCfgState {
+    return { version: 1, selector: this.selector, offset: this.offset };
+  }
+
+  /** Rebuilds fw_cfg from `snapshot()`'s state and the machine's config; throws InvalidArgumentError on a malformed state. */
+  static restore(state: FwCfgState, cfg: FwCfgConfig, onGuestError?: (what: string) => void): FwCfg {
+    const r = StateReader.open('fw_cfg', state, 1);
+    const f = new FwCfg(cfg, onGuestError);
+    f.selector = r.bits('selector', 0xffff & ~FW_CFG_WRITE_CHANNEL);
+    f.offset = r.int('offset', 0, f.items.get(f.selector)?.length ?? 0);
+    return f;
   }
 
   private guestError(what: string): void {

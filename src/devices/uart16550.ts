@@ -12,6 +12,7 @@
  * The interrupt output is gated by MCR OUT2, as on the PC's wiring.
  */
 import type { IrqLine } from './irq.js';
+import { StateReader } from './state.js';
 
 export const UART_RBR_THR = 0; // DLAB=0: receive buffer (read) / transmit holding (write)
 export const UART_IER = 1; //     DLAB=0: interrupt enable
@@ -107,8 +108,13 @@ export class Uart16550 {
     return IIR_NONE;
   }
 
+  /** The interrupt output the registers call for: an enabled interrupt pending, gated by OUT2. */
+  private lineLevel(): boolean {
+    return this.pendingIir() !== IIR_NONE && (this.mcr & MCR_OUT2) !== 0;
+  }
+
   private updateIrq(): void {
-    const level = this.pendingIir() !== IIR_NONE && (this.mcr & MCR_OUT2) !== 0;
+    const level = this.lineLevel();
     if (level !== this.irqLevel) {
       this.irqLevel = level;
       this.deps.irq.set(level);
@@ -246,13 +252,20 @@ export class Uart16550 {
     };
   }
 
-  static restore(s: Uart16550State, deps: Uart16550Deps): Uart16550 {
-    if (s.version !== 1) throw new Error(`unknown UART state version ${String(s.version)}`);
+  /** Rebuilds a UART from `snapshot()`'s state; throws InvalidArgumentError (naming the field) on a malformed state. */
+  static restore(state: Uart16550State, deps: Uart16550Deps): Uart16550 {
+    const r = StateReader.open('UART 16550', state, 1);
+    const fcr = r.bits('fcr', 0b1100_1001);
+    const lsr = r.int('lsr', 0, 0xff);
+    const rx = r.ints('rx', { max: fcr & 1 ? FIFO_SIZE : 1 }, 0, 0xff);
+    r.check(((lsr & LSR_DR) !== 0) === (rx.length > 0), 'LSR data-ready must be set exactly when the receiver holds data');
     const u = new Uart16550(deps);
     Object.assign(u, {
-      ier: s.ier, lcr: s.lcr, mcr: s.mcr, lsr: s.lsr, msr: s.msr, scr: s.scr, dll: s.dll, dlm: s.dlm, fcr: s.fcr,
-      rx: [...s.rx], thriPending: s.thrIpending, irqLevel: s.irqLevel,
+      ier: r.bits('ier', 0x0f), lcr: r.int('lcr', 0, 0xff), mcr: r.bits('mcr', 0x1f), lsr, msr: r.int('msr', 0, 0xff),
+      scr: r.int('scr', 0, 0xff), dll: r.int('dll', 0, 0xff), dlm: r.int('dlm', 0, 0xff), fcr,
+      rx: [...rx], thriPending: r.bool('thrIpending'), irqLevel: r.bool('irqLevel'),
     });
+    r.check(u.irqLevel === u.lineLevel(), 'irqLevel must be the level the registers give (an enabled interrupt pending and OUT2 set)');
     return u;
   }
 }

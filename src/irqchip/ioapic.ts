@@ -20,6 +20,7 @@
  */
 import { parseRte, encodeRte, rteToMsi, RTE_RESET_LO, type MsiMessage, type Rte } from './rte.js';
 import { trace } from '../trace/events.js';
+import { StateReader } from '../devices/state.js';
 
 export const IOAPIC_PINS = 24;
 export const IOAPIC_VERSION = 0x20;
@@ -113,7 +114,7 @@ export class Ioapic {
     if (r.level) {
       if (!this.lines[pin]) return void trace('vmm:ioapic:service', { pin, result: 'line-low' });
       if (r.remoteIrr) return void trace('vmm:ioapic:service', { pin, result: 'remote-irr' });
-      this.rteLo[pin] = lo | (1 << 14);
+      this.rteLo[pin] = (lo | (1 << 14)) >>> 0;
       trace('vmm:ioapic:remote_irr', { pin, set: true });
       trace('vmm:ioapic:service', { pin, result: 'delivered' });
       this.out.deliver(pin, rteToMsi(r));
@@ -134,7 +135,7 @@ export class Ioapic {
     }
     trace('vmm:ioapic:eoi', { vector, pins: completed });
     for (const pin of completed) {
-      this.rteLo[pin] = this.rteLo[pin]! & ~(1 << 14);
+      this.rteLo[pin] = (this.rteLo[pin]! & ~(1 << 14)) >>> 0;
       trace('vmm:ioapic:remote_irr', { pin, set: false });
       this.out.resample(pin);
       // Still asserted: the device did not deassert in its handler; deliver again.
@@ -145,7 +146,7 @@ export class Ioapic {
   private writeRte(pin: number, high: boolean, value: number): void {
     const oldLo = this.rteLo[pin]!;
     if (high) {
-      this.rteHi[pin] = value & 0xff00_0000;
+      this.rteHi[pin] = (value & 0xff00_0000) >>> 0;
     } else {
       // Delivery status (12) and remote IRR (14) are read-only.
       const ro = (1 << 12) | (1 << 14);
@@ -189,21 +190,28 @@ export class Ioapic {
     this.guestError(`write to unimplemented register index 0x${index.toString(16)}`);
   }
 
-  /** MMIO read at `offset` in the 4 KiB window. */
+  /**
+   * MMIO read at `offset` in the 4 KiB window. IOWIN takes dword accesses only (82093AA: the registers are
+   * 32 bits wide; QEMU answers a narrower IOWIN read with 0, and so do we). IOREGSEL reads at any width.
+   */
   read(offset: number, size: number): number {
     if (size !== 4) this.guestError(`${size}-byte read at 0x${offset.toString(16)}`);
     if (offset === IOREGSEL) return this.ioregsel;
-    if (offset === IOWIN) return this.readIndirect(this.ioregsel);
+    if (offset === IOWIN) return size === 4 ? this.readIndirect(this.ioregsel) : 0;
     if (offset !== IOEOI) this.guestError(`read at unimplemented offset 0x${offset.toString(16)}`);
     return 0;
   }
 
-  /** MMIO write at `offset` in the 4 KiB window. */
+  /**
+   * MMIO write at `offset` in the 4 KiB window. A write narrower than a dword to IOWIN or the EOI register is
+   * ignored (as QEMU does): its value holds only the low bytes, and acting on it would clear the others (a
+   * byte write to an RTE's low word would unmask the pin).
+   */
   write(offset: number, size: number, value: number): void {
     if (size !== 4) this.guestError(`${size}-byte write at 0x${offset.toString(16)}`);
     if (offset === IOREGSEL) this.ioregsel = value & 0xff;
-    else if (offset === IOWIN) this.writeIndirect(this.ioregsel, value);
-    else if (offset === IOEOI) this.eoi(value & 0xff);
+    else if (offset === IOWIN) { if (size === 4) this.writeIndirect(this.ioregsel, value); }
+    else if (offset === IOEOI) { if (size === 4) this.eoi(value & 0xff); }
     else this.guestError(`write at unimplemented offset 0x${offset.toString(16)}`);
   }
 
@@ -214,16 +222,25 @@ export class Ioapic {
     };
   }
 
-  static restore(s: IoapicState, out: IoapicOutputs): Ioapic {
-    if (s.version !== 1) throw new Error(`unknown IOAPIC state version ${String(s.version)}`);
+  /** Rebuilds an IOAPIC from `snapshot()`'s state; throws InvalidArgumentError (naming the field) on a malformed state. */
+  static restore(state: IoapicState, out: IoapicOutputs): Ioapic {
+    const r = StateReader.open('IOAPIC', state, 1);
     const a = new Ioapic(out);
-    a.id = s.id;
-    a.ioregsel = s.ioregsel;
+    a.id = r.int('id', 0, 0xf);
+    a.ioregsel = r.int('ioregsel', 0, 0xff);
+    const rteLo = r.ints('rteLo', IOAPIC_PINS, 0, 0xffff_ffff);
+    const rteHi = r.ints('rteHi', IOAPIC_PINS, 0, 0xffff_ffff);
+    const lines = r.bools('lines', IOAPIC_PINS);
+    const irr = r.bools('irr', IOAPIC_PINS);
     for (let i = 0; i < IOAPIC_PINS; i++) {
-      a.rteLo[i] = s.rteLo[i]!;
-      a.rteHi[i] = s.rteHi[i]!;
-      a.lines[i] = s.lines[i]!;
-      a.irr[i] = s.irr[i]!;
+      const rte = parseRte(rteLo[i]!, rteHi[i]!);
+      r.check(!rte.remoteIrr || rte.level, `pin ${i} has remote IRR set but is edge-triggered`);
+      r.check(!rte.deliveryStatus, `pin ${i} has delivery status set (delivery is immediate)`);
+      r.check((rteHi[i]! & 0x00ff_ffff) === 0, `pin ${i}'s RTE high word has bits below 24 set`);
+      a.rteLo[i] = rteLo[i]!;
+      a.rteHi[i] = rteHi[i]!;
+      a.lines[i] = lines[i]!;
+      a.irr[i] = irr[i]!;
     }
     return a;
   }

@@ -15,6 +15,7 @@
  * the thermal/performance/CMCI LVT sources (their registers read and write),
  * SMI delivery, remote read.
  */
+import { StateReader } from '../devices/state.js';
 
 export const APIC_ID = 0x20;
 export const APIC_VERSION = 0x30;
@@ -49,6 +50,8 @@ export const APIC_VERSION_VALUE = 0x0005_0014;
 const LVT_MASKED = 1 << 16;
 const LVT_TIMER_PERIODIC = 1 << 17;
 const SVR_ENABLE = 1 << 8;
+/** The writable bits of each LVT entry, in `lvt` order (CMCI, timer, thermal, perf, LINT0, LINT1, error); the rest read 0. */
+const LVT_WRITABLE = [0x1_07ff, 0x3_00ff, 0x1_07ff, 0x1_07ff, 0x1_a7ff, 0x1_a7ff, 0x1_00ff] as const;
 
 /** ESR bits. */
 export const ESR_SEND_ILLEGAL_VECTOR = 1 << 5;
@@ -208,9 +211,13 @@ export class Lapic {
     return ((destination >>> 4) === 0xf || (destination >>> 4) === (ldr >>> 4)) && (destination & ldr & 0xf) !== 0;
   }
 
+  /** The error interrupt through LVT Error. An illegal vector there (below 16) cannot be delivered either: that is
+   * one more receive-illegal-vector error, recorded without recursing (a guest could otherwise overflow the stack). */
   private raiseError(): void {
     const lvt = this.lvt[6]!;
-    if (!(lvt & LVT_MASKED)) this.acceptFixed(lvt & 0xff, false);
+    if (lvt & LVT_MASKED) return;
+    if ((lvt & 0xff) < 16) this.esrPending |= ESR_RECEIVE_ILLEGAL_VECTOR;
+    else this.acceptFixed(lvt & 0xff, false);
   }
 
   /** LINT0/LINT1 input pins (ExtINT from the PIC on LINT0, NMI on LINT1 on a PC). */
@@ -225,19 +232,23 @@ export class Lapic {
 
   // ---- timer ---------------------------------------------------------------------
 
-  /** Advances time to `now` ticks, firing the timer as often as it expired. */
+  /**
+   * Advances time to `now` ticks, firing the timer if it expired. Expiries coalesce: IRR holds one request
+   * per vector, so a periodic timer that expired k times since the last call fires once and reloads at the
+   * last period boundary, in constant time (a loop per period would take seconds for a 1-tick period and a
+   * long jump of virtual time).
+   */
   advance(now: number): void {
     if (now < this.now) return;
     this.now = now;
-    while (this.timerStart >= 0 && this.timerInitial > 0) {
-      const period = this.timerInitial * divisor(this.timerDivide);
-      const due = this.timerStart + period;
-      if (due > now) break;
-      const lvt = this.lvt[1]!;
-      if (!(lvt & LVT_MASKED)) this.acceptFixed(lvt & 0xff, false);
-      if (lvt & LVT_TIMER_PERIODIC) this.timerStart = due;
-      else this.timerStart = -1;
-    }
+    if (this.timerStart < 0 || this.timerInitial === 0) return;
+    const period = this.timerInitial * divisor(this.timerDivide);
+    const due = this.timerStart + period;
+    if (due > now) return;
+    const lvt = this.lvt[1]!;
+    if (!(lvt & LVT_MASKED)) this.acceptFixed(lvt & 0xff, false);
+    if (lvt & LVT_TIMER_PERIODIC) this.timerStart = due + Math.floor((now - due) / period) * period;
+    else this.timerStart = -1;
   }
 
   /** The tick of the next timer expiry, or Infinity. */
@@ -298,7 +309,7 @@ export class Lapic {
       case APIC_ID: this.id = value >>> 24; return;
       case APIC_TPR: this.tpr = value & 0xff; return;
       case APIC_EOI: this.doEoi(); return;
-      case APIC_LDR: this.ldr = value & 0xff00_0000; return;
+      case APIC_LDR: this.ldr = (value & 0xff00_0000) >>> 0; return;
       case APIC_DFR: this.dfr = (value | 0x0fff_ffff) >>> 0; return;
       case APIC_SVR:
         this.svr = value & 0x13ff;
@@ -309,15 +320,15 @@ export class Lapic {
         this.esr = this.esrPending;
         this.esrPending = 0;
         return;
-      case APIC_LVT_CMCI: this.lvt[0] = lvtMask(0x1_07ff); return;
-      case APIC_ICR_HIGH: this.icrHigh = value & 0xff00_0000; return;
+      case APIC_LVT_CMCI: this.lvt[0] = lvtMask(LVT_WRITABLE[0]); return;
+      case APIC_ICR_HIGH: this.icrHigh = (value & 0xff00_0000) >>> 0; return;
       case APIC_ICR_LOW: this.icrLow = value & 0x000c_cfff; this.sendIpi(); return;
-      case APIC_LVT_TIMER: this.lvt[1] = lvtMask(0x3_00ff); return;
-      case APIC_LVT_THERMAL: this.lvt[2] = lvtMask(0x1_07ff); return;
-      case APIC_LVT_PERF: this.lvt[3] = lvtMask(0x1_07ff); return;
-      case APIC_LVT_LINT0: this.lvt[4] = lvtMask(0x1_a7ff); return;
-      case APIC_LVT_LINT1: this.lvt[5] = lvtMask(0x1_a7ff); return;
-      case APIC_LVT_ERROR: this.lvt[6] = lvtMask(0x1_00ff); return;
+      case APIC_LVT_TIMER: this.lvt[1] = lvtMask(LVT_WRITABLE[1]); return;
+      case APIC_LVT_THERMAL: this.lvt[2] = lvtMask(LVT_WRITABLE[2]); return;
+      case APIC_LVT_PERF: this.lvt[3] = lvtMask(LVT_WRITABLE[3]); return;
+      case APIC_LVT_LINT0: this.lvt[4] = lvtMask(LVT_WRITABLE[4]); return;
+      case APIC_LVT_LINT1: this.lvt[5] = lvtMask(LVT_WRITABLE[5]); return;
+      case APIC_LVT_ERROR: this.lvt[6] = lvtMask(LVT_WRITABLE[6]); return;
       case APIC_TIMER_INITIAL:
         this.timerInitial = value;
         this.timerStart = value ? this.now : -1;
@@ -358,17 +369,31 @@ export class Lapic {
     };
   }
 
-  static restore(s: LapicState, out: LapicOutputs): Lapic {
-    if (s.version !== 1) throw new Error(`unknown LAPIC state version ${String(s.version)}`);
-    const a = new Lapic(s.id, out);
+  /** Rebuilds a LAPIC from `snapshot()`'s state; throws InvalidArgumentError (naming the field) on a malformed state. */
+  static restore(state: LapicState, out: LapicOutputs): Lapic {
+    const r = StateReader.open('LAPIC', state, 1);
+    const a = new Lapic(r.int('id', 0, 0xff), out);
+    const now = r.int('now', 0, Number.MAX_SAFE_INTEGER);
+    const timerStart = r.int('timerStart', -1, now);
     Object.assign(a, {
-      tpr: s.tpr, ldr: s.ldr, dfr: s.dfr, svr: s.svr, esr: s.esr, esrPending: s.esrPending, icrLow: s.icrLow,
-      icrHigh: s.icrHigh, timerInitial: s.timerInitial, timerDivide: s.timerDivide, timerStart: s.timerStart, now: s.now,
+      tpr: r.int('tpr', 0, 0xff), ldr: r.bits('ldr', 0xff00_0000), dfr: r.int('dfr', 0x0fff_ffff, 0xffff_ffff),
+      svr: r.bits('svr', 0x13ff), esr: r.int('esr', 0, 0xff), esrPending: r.int('esrPending', 0, 0xff),
+      icrLow: r.bits('icrLow', 0x000c_cfff), icrHigh: r.bits('icrHigh', 0xff00_0000),
+      timerInitial: r.int('timerInitial', 0, 0xffff_ffff), timerDivide: r.bits('timerDivide', 0b1011), timerStart, now,
     });
-    a.isr.set(s.isr);
-    a.tmr.set(s.tmr);
-    a.irr.set(s.irr);
-    a.lvt.set(s.lvt);
+    r.check((a.dfr & 0x0fff_ffff) === 0x0fff_ffff, 'DFR bits 27:0 must read as ones');
+    const vectors = (key: string): number[] => {
+      const v = r.ints(key, 8, 0, 0xffff_ffff);
+      r.check((v[0]! & 0xffff) === 0, `${key} has vectors 0..15 set (they can never be accepted)`);
+      return v;
+    };
+    a.isr.set(vectors('isr'));
+    a.tmr.set(vectors('tmr'));
+    a.irr.set(vectors('irr'));
+    const lvt = r.ints('lvt', 7, 0, 0xffff_ffff);
+    lvt.forEach((l, i) => r.check((l & ~LVT_WRITABLE[i]!) === 0, `lvt[${i}] has bits set outside the entry's writable 0x${LVT_WRITABLE[i]!.toString(16)}`));
+    a.lvt.set(lvt);
+    r.check(a.softwareEnabled || a.lvt.every((l) => (l & LVT_MASKED) !== 0), 'a software-disabled APIC must have every LVT entry masked');
     return a;
   }
 }

@@ -14,6 +14,7 @@
  * the datasheet describes (IRQ 7 on the master, IRQ 15 on the slave).
  */
 import type { IrqLine } from '../devices/irq.js';
+import { StateReader } from '../devices/state.js';
 
 export interface PicChipState {
   irr: number; isr: number; imr: number; lines: number;
@@ -52,8 +53,12 @@ class PicChip {
     const req = this.irr & ~this.imr;
     if (!req) return -1;
     for (const ir of this.order()) {
-      // In special mask mode, in-service IRs do not block lower ones.
-      if (!this.specialMask && this.isr & (1 << ir)) return -1;
+      if (this.isr & (1 << ir)) {
+        // In special mask mode, in-service IRs do not block the other levels ("enables interrupts from all
+        // other levels", 8259A datasheet); but an IR already in service is not requested again (Bochs, QEMU).
+        if (!this.specialMask) return -1;
+        continue;
+      }
       if (req & (1 << ir)) return ir;
     }
     return -1;
@@ -229,5 +234,29 @@ export class Pic8259Pair {
   snapshot(): Pic8259State {
     const s = (c: PicChip): PicChipState => ({ ...c });
     return { version: 1, master: s(this.master), slave: s(this.slave) };
+  }
+
+  /**
+   * Rebuilds the pair from `snapshot()`'s state; throws InvalidArgumentError (naming the field) on a
+   * malformed state. The INT output is not part of the state: it follows from IRR, IMR and ISR, and the
+   * restored pair starts with the level they give (without calling `intr.set`: the wire is the owner's).
+   */
+  static restore(state: Pic8259State, deps: { intr: IrqLine; onGuestError?: (what: string) => void }): Pic8259Pair {
+    const r = StateReader.open('8259 PIC pair', state, 1);
+    const p = new Pic8259Pair(deps);
+    for (const name of ['master', 'slave'] as const) {
+      const c = r.object(name);
+      const chip: PicChipState = {
+        irr: c.int('irr', 0, 0xff), isr: c.int('isr', 0, 0xff), imr: c.int('imr', 0, 0xff), lines: c.int('lines', 0, 0xff),
+        vectorBase: c.bits('vectorBase', 0xf8), initStep: c.int('initStep', 0, 4), icw4Needed: c.bool('icw4Needed'),
+        single: c.bool('single'), autoEoi: c.bool('autoEoi'), readIsr: c.bool('readIsr'), poll: c.bool('poll'),
+        specialMask: c.bool('specialMask'), rotateOnAutoEoi: c.bool('rotateOnAutoEoi'), lowestPriority: c.int('lowestPriority', 0, 7),
+      };
+      r.check(chip.initStep !== 1, `${name}.initStep 1 does not exist (0: operational, 2..4: expecting ICW2..ICW4)`);
+      Object.assign(p.chipAt(name), chip);
+    }
+    r.check(((p.master.lines >> 2) & 1) === Number(p.slave.pending() >= 0), "the master's IR2 input must be the slave's INT output");
+    p.intrLevel = p.master.pending() >= 0;
+    return p;
   }
 }
