@@ -10,7 +10,7 @@
  * Override the path with `TSVMM_NATIVE=/path/to/kvm.node`.
  */
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isMainThread, Worker } from 'node:worker_threads';
 
 const PATCHED = Symbol.for('tsvmm.terminateKicksVcpus');
@@ -327,6 +327,16 @@ function prepare(b: NativeBinding & { NativeHandle: { prototype: object } }): Na
   return b;
 }
 
+/** Why `npm install` did not build the addon (scripts/install-native.mjs leaves the reason), if it said. */
+function notBuiltReason(): string | undefined {
+  if (process.env['TSVMM_NATIVE']) return undefined;
+  try {
+    return `native addon not built: ${readFileSync(join(here, '..', '..', 'build', 'native-unavailable.txt'), 'utf8').trim()}`;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The addon, or null when it is not built / cannot load on this platform. */
 export function tryLoadBinding(): NativeBinding | null {
   if (cached !== undefined) return cached;
@@ -340,7 +350,7 @@ export function tryLoadBinding(): NativeBinding | null {
       loadError = e as Error;
     }
   }
-  loadError ??= new Error(`native addon not found (looked in ${candidatePaths().join(', ')}); run npm install`);
+  loadError ??= new Error(notBuiltReason() ?? `native addon not found (looked in ${candidatePaths().join(', ')}); run npm install`);
   cached = null;
   return null;
 }

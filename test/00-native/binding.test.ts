@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   bindingPath, kvmUnavailableReason, tryLoadBinding, type NativeBinding, type NativeHandle,
 } from '../../src/native/binding.js';
+import { nativeSkipSuffix } from '../helpers/backends.js';
 
 const b = tryLoadBinding() as NativeBinding;
 const kvmReason = b ? kvmUnavailableReason() : 'native addon not built';
@@ -27,7 +28,7 @@ function thrown(fn: () => unknown): Record<string, unknown> {
   throw new Error('expected a throw');
 }
 
-describe.skipIf(!b)('native addon without /dev/kvm', () => {
+describe.skipIf(!b)(`native addon without /dev/kvm${nativeSkipSuffix()}`, () => {
   it('reports the N-API version it was built for (8: loads on Node 18+)', () => {
     expect(b.napiVersion).toBe(8);
   });

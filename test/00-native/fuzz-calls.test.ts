@@ -9,11 +9,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { bindingPath } from '../../src/native/binding.js';
+import { nativeSkipSuffix } from '../helpers/backends.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const addon = bindingPath();
 
-describe.skipIf(!addon)(`native addon under malformed calls${addon ? '' : ' (skipped: native addon not built)'}`, () => {
+describe.skipIf(!addon)(`native addon under malformed calls${nativeSkipSuffix()}`, () => {
   it('10 000 malformed calls in 8 child processes: no signal death, no hang', () => {
     const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'fuzz', 'native-calls.mjs'), '--calls', '10000', '--children', '8', '--seed', '20261201', '--addon', addon!], {
       encoding: 'utf8', timeout: 240_000,

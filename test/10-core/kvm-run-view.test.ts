@@ -5,10 +5,11 @@
 import { describe, expect, it } from 'vitest';
 import { tryLoadBinding } from '../../src/native/binding.js';
 import { KvmRunView } from '../../src/backend/kvm/exits.js';
+import { nativeSkipSuffix } from '../helpers/backends.js';
 
 const b = tryLoadBinding();
 
-describe.skipIf(!b)(`kvm_run decoder${b ? '' : ' (skipped: native addon not built)'}`, () => {
+describe.skipIf(!b)(`kvm_run decoder${nativeSkipSuffix()}`, () => {
   // Read lazily: the describe body runs at collection even when it is skipped.
   const L = b?.layout as NonNullable<typeof b>['layout'];
   const C = b?.constants as NonNullable<typeof b>['constants'];

@@ -2,7 +2,7 @@
  * The two backends for `describe.each`: the sim always runs; the KVM half
  * is skipped when /dev/kvm is unusable, and its title then says why.
  */
-import { kvmUnavailableReason } from '../../src/native/binding.js';
+import { kvmUnavailableReason, tryLoadBinding, loadBinding } from '../../src/native/binding.js';
 import { KvmHypervisor } from '../../src/backend/kvm/index.js';
 import { SimHypervisor } from '../../src/backend/sim/index.js';
 import type { Hypervisor } from '../../src/backend/types.js';
@@ -18,6 +18,20 @@ export interface BackendCase {
 const kvmReason = kvmUnavailableReason();
 
 export const KVM_SKIP_REASON = kvmReason;
+
+/** Why the addon is not loaded (for skipped titles), or null when it is. */
+export const NATIVE_SKIP_REASON: string | null = (() => {
+  if (tryLoadBinding()) return null;
+  try {
+    loadBinding();
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+})();
+
+/** ` (skipped: <why>)` for a title whose tests need the addon, or ''. */
+export const nativeSkipSuffix = (): string => (NATIVE_SKIP_REASON ? ` (skipped: ${NATIVE_SKIP_REASON})` : '');
 
 export const BACKENDS: BackendCase[] = [
   { title: 'sim', kind: 'sim', skip: false, open: () => new SimHypervisor() },
