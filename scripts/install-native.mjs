@@ -9,14 +9,16 @@
 // (src/native/binding.ts) finds it to say why KVM tests skip. The builder's
 // full output goes to build/native-build.log.
 //
-// TSVMM_BUILD_CMD overrides the builder (a shell command; tests use it).
+// TSVMM_BUILD_CMD overrides the builder (a shell command), TSVMM_BUILD_DIR where
+// the log and the reason go (tests use both).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const BUILD = join(ROOT, 'build');
+const BUILD = process.env.TSVMM_BUILD_DIR ?? join(ROOT, 'build');
 const MARKER = join(BUILD, 'native-unavailable.txt');
 const LOG = join(BUILD, 'native-build.log');
 
@@ -29,8 +31,16 @@ function unavailable(reason) {
 if (process.platform !== 'linux') {
   unavailable(`KVM exists only on Linux, this is ${process.platform}`);
 } else {
-  // node-gyp from the project's devDependencies, or the one npm brings along for install scripts.
-  const cmd = process.env.TSVMM_BUILD_CMD ?? 'node-gyp rebuild';
+  // node-gyp from the project's devDependencies, else the one npm puts on PATH for install scripts.
+  let gyp = 'node-gyp';
+  try {
+    gyp = `"${process.execPath}" "${createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js')}"`;
+  } catch { /* not installed here: npm's own */ }
+  // The headers of the Node that runs this, when it ships them (npm passes its nodedir config; a
+  // direct run would otherwise make node-gyp download them, which needs a network).
+  const prefix = dirname(dirname(process.execPath));
+  const nodedir = !process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'node.h')) ? ` --nodedir="${prefix}"` : '';
+  const cmd = process.env.TSVMM_BUILD_CMD ?? `${gyp} rebuild${nodedir}`;
   const r = spawnSync(cmd, { cwd: ROOT, shell: true, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   mkdirSync(BUILD, { recursive: true });
@@ -39,9 +49,13 @@ if (process.platform !== 'linux') {
     rmSync(MARKER, { force: true });
     console.log('tsvmm: native KVM addon built (build/Release/kvm.node)');
   } else {
-    // The most telling line of a failed build: the first compiler/tool error, else the last line.
+    // The most telling line of a failed build: a compiler's error, else a tool's own complaint,
+    // else node-gyp's summary of what failed, else the last line.
     const lines = output.split('\n').map((l) => l.trim()).filter(Boolean);
-    const telling = lines.find((l) => /(error|not found|No such file|cannot find|ENOENT)/i.test(l) && !/^gyp (ERR|info)! (stack|cwd|node -v|node-gyp -v|command|System)/.test(l))
+    const own = lines.filter((l) => !l.startsWith('gyp '));
+    const telling = own.find((l) => /\berror\b/i.test(l))
+      ?? own.find((l) => /(not found|no such file|cannot|not installed|no working|permission denied)/i.test(l))
+      ?? lines.find((l) => l.startsWith('gyp ERR! stack Error:'))?.replace('gyp ERR! stack ', '')
       ?? lines.at(-1) ?? `exit status ${r.status}`;
     unavailable(`${cmd} failed: ${telling.slice(0, 200)}`);
   }
