@@ -8,6 +8,7 @@
  * Names and semantics follow the KVM API; where a method wraps one ioctl
  * its doc comment names it.
  */
+import type { DriveEnd, ExitServer } from './driver.js';
 import type { KvmCpuidEntry, KvmRegs, KvmSregs, KvmSegment, KvmDtable } from '../native/binding.js';
 
 export type BackendKind = 'kvm' | 'sim';
@@ -169,6 +170,19 @@ export interface Vm {
    * Returns the unwatch function.
    */
   kickOnReadable(fd: number, kick: readonly Vcpu[]): () => void;
+  /**
+   * Runs `vcpus` with this backend's schedule until `server.stopping()`
+   * (src/backend/driver.ts): on KVM one vCPU enters KVM_RUN on this thread
+   * (the fastest exit path), several -- or one when `threads` asks -- each
+   * on a thread of its own; the sim runs them round robin on this thread,
+   * deterministically. Resolves `idle` when no vCPU can run and
+   * `server.mayWake()` says nothing may wake one.
+   */
+  runVcpus(vcpus: readonly Vcpu[], server: ExitServer, opts?: { threads?: boolean }): Promise<DriveEnd>;
+  /** runVcpus without the event loop, where the backend can (KVM: one vCPU; several throw ERR_INVALID_ARG). */
+  runVcpusSync(vcpus: readonly Vcpu[], server: ExitServer): DriveEnd;
+  /** Whether runVcpus puts these vCPUs on threads of their own (then this thread's event loop stays free). */
+  runsOnThreads(count: number, opts?: { threads?: boolean }): boolean;
   close(): void;
 }
 

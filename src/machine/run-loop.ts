@@ -1,15 +1,11 @@
 /**
- * The vCPU run loop: KVM_RUN, decode, dispatch to the buses, repeat.
- * A plain function over decoded exits (unit-testable with a fake vCPU).
- *
- * Threading: the device models are owned by one JS thread, the one that
- * runs these loops. With one vCPU, KVM_RUN is called on that thread too:
- * the exit path is then a synchronous native call plus a table lookup,
- * which is what keeps it within a few percent of raw C. With several vCPUs
- * on KVM each enters KVM_RUN on its own thread (`runVcpusThreaded`) and
- * its exits come back here one at a time; the sim runs them round robin
- * on this thread (`runVcpusRoundRobin`), deterministically.
+ * Serving vCPU exits: decode → dispatch to the buses → stop reasons. A plain
+ * function over decoded exits (unit-testable with a fake vCPU), handed to
+ * the backend's run-loop driver (src/backend/driver.ts, Vm.runVcpus) as an
+ * ExitServer: the backend decides how its vCPUs run (on this thread, on
+ * threads of their own, round robin), the machine what each exit means.
  */
+import type { ExitServer } from '../backend/driver.js';
 import type { Vcpu, VcpuExit } from '../backend/types.js';
 import { channel } from '../trace/events.js';
 import { readLe, writeLe, type MmioBus, type PioBus } from './bus.js';
@@ -23,8 +19,6 @@ export type StopReason =
   | { kind: 'vcpu-error'; exit: VcpuExit };
 
 export interface RunContext {
-  /** The vCPU of the single-vCPU loops (the BSP). */
-  vcpu: Vcpu;
   pio: PioBus;
   mmio: MmioBus;
   /** Set by devices (debug-exit) or by the owner to end the loop after the current exit. */
@@ -35,6 +29,8 @@ export interface RunContext {
   beforeRun?: (vcpu: Vcpu) => void;
   /** KVM_EXIT_IOAPIC_EOI (split irqchip): the guest EOId a vector the userspace IOAPIC owns. */
   onIoapicEoi?: (vector: number) => void;
+  /** No vCPU can run: whether something outside (an eventfd line, input) may still wake one. */
+  mayWake?: () => boolean;
   /** Exits handled so far. */
   exits: number;
 }
@@ -90,7 +86,7 @@ function handleExit(ctx: RunContext, e: VcpuExit): StopReason | null {
 }
 
 /** Counts, traces and handles one exit of `vcpu`; records a stop reason. */
-function dispatch(ctx: RunContext, e: VcpuExit, vcpu: Vcpu = ctx.vcpu): void {
+function dispatch(ctx: RunContext, e: VcpuExit, vcpu: Vcpu): void {
   ctx.exits++;
   if (exitChannel.hasSubscribers) {
     exitChannel.publish({
@@ -103,135 +99,17 @@ function dispatch(ctx: RunContext, e: VcpuExit, vcpu: Vcpu = ctx.vcpu): void {
   if (r !== null && ctx.stop === null) ctx.stop = r;
 }
 
-/** Runs the vCPU until a device or an exit stops it (synchronously: nothing else runs meanwhile). */
-export function runVcpu(ctx: RunContext): StopReason {
-  const { vcpu, beforeRun } = ctx;
-  if (beforeRun) {
-    while (ctx.stop === null) {
-      beforeRun(vcpu);
-      dispatch(ctx, vcpu.run());
-    }
-  } else {
-    while (ctx.stop === null) dispatch(ctx, vcpu.run());
-  }
-  return ctx.stop;
-}
-
-/** Exits between forced yields to the event loop in runVcpuAsync (timers, stdin, poller callbacks). */
-const YIELD_EVERY = 4096;
-
-const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 /**
- * A yield that is sure to pass the event loop's poll phase, where a poller
- * callback queued before the kick that caused an `intr` is served: one
- * setImmediate hop does that only when it is scheduled from the check
- * phase; from the poll phase it would run in the same turn's check phase,
- * and the vCPU could re-enter KVM_RUN (and sleep in HLT) with the event
- * still queued. Two hops pass a poll phase from either.
+ * The exit server over `ctx` for a backend's driver: serves each exit,
+ * counts and traces it, and says stop once a device or an exit recorded a
+ * stop reason (a driver ending the run records `stopped`).
  */
-const yieldThroughPoll = async (): Promise<void> => { await yieldToEventLoop(); await yieldToEventLoop(); };
-
-/**
- * runVcpu for a VMM that also serves events: after an `intr` exit (a kick,
- * e.g. from the poller thread when an eventfd became readable) and every
- * few thousand exits it lets the event loop run, so eventfd callbacks,
- * timers and stdin reach the devices while the guest runs.
- */
-export async function runVcpuAsync(ctx: RunContext): Promise<StopReason> {
-  let sinceYield = 0;
-  while (ctx.stop === null) {
-    ctx.beforeRun?.(ctx.vcpu);
-    const e = ctx.vcpu.run();
-    dispatch(ctx, e);
-    if (e.kind === 'intr') {
-      sinceYield = 0;
-      await yieldThroughPoll();
-    } else if (++sinceYield >= YIELD_EVERY) {
-      sinceYield = 0;
-      await yieldToEventLoop();
-    }
-  }
-  return ctx.stop;
-}
-
-/**
- * Several vCPUs, each entering KVM_RUN on its own thread (Vcpu.runOnThread);
- * their exits are handled here, on the devices' thread, one at a time. When
- * one of them stops the machine (debug-exit, shutdown, an error), every
- * other vCPU is kicked out of KVM_RUN and the loop returns once all are out.
- */
-export async function runVcpusThreaded(ctx: RunContext, vcpus: readonly Vcpu[]): Promise<StopReason> {
-  const stopAll = (): void => { for (const v of vcpus) v.kick(); };
-  const results = await Promise.allSettled(vcpus.map(async (v) => {
-    try {
-      while (ctx.stop === null) {
-        ctx.beforeRun?.(v);
-        const e = await v.runOnThread();
-        if (ctx.stop !== null) break; // stopping: this exit (often the kick itself) needs no service
-        dispatch(ctx, e, v);
-      }
-    } finally {
-      // Whatever ended this vCPU's loop ends the others'.
-      ctx.stop ??= { kind: 'stopped' };
-      stopAll();
-    }
-  }));
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-  return ctx.stop!;
-}
-
-/**
- * One round-robin turn: each vCPU runs until its run() says `intr` (its
- * scheduling quantum ended, it is halted or waiting for a SIPI, or it was
- * kicked), handling its exits in between. Returns whether any instruction
- * retired, i.e. whether the machine made progress.
- */
-function roundRobinTurn(ctx: RunContext, vcpus: readonly Vcpu[]): boolean {
-  let progress = false;
-  for (const v of vcpus) {
-    const before = v.instructionsRetired ?? 0;
-    for (;;) {
-      ctx.beforeRun?.(v);
-      const e = v.run();
-      if (e.kind === 'intr') break;
-      dispatch(ctx, e, v);
-      if (ctx.stop !== null) return true;
-    }
-    if ((v.instructionsRetired ?? 0) !== before) progress = true;
-  }
-  return progress;
-}
-
-/**
- * Several vCPUs on this thread, round robin in vCPU order: a deterministic
- * schedule (the sim). When no vCPU can make progress (all halted with no
- * timer, or waiting for a SIPI) it waits for the event loop if `onIdle`
- * says something may still wake them (an eventfd line), else it stops with
- * `halted`.
- */
-export async function runVcpusRoundRobin(
-  ctx: RunContext, vcpus: readonly Vcpu[], onIdle: () => boolean = () => false,
-): Promise<StopReason> {
-  let turns = 0;
-  while (ctx.stop === null) {
-    const progress = roundRobinTurn(ctx, vcpus);
-    if (ctx.stop !== null) break;
-    if (!progress) {
-      if (!onIdle()) return (ctx.stop = { kind: 'halted' });
-      await yieldToEventLoop();
-    } else if (++turns % 16 === 0) {
-      await yieldToEventLoop();
-    }
-  }
-  return ctx.stop;
-}
-
-/** runVcpusRoundRobin without the event loop: runs to the end, synchronously. */
-export function runVcpusRoundRobinSync(ctx: RunContext, vcpus: readonly Vcpu[]): StopReason {
-  while (ctx.stop === null) {
-    if (!roundRobinTurn(ctx, vcpus) && ctx.stop === null) return (ctx.stop = { kind: 'halted' });
-  }
-  return ctx.stop;
+export function exitServer(ctx: RunContext): ExitServer {
+  return {
+    ...(ctx.beforeRun ? { beforeRun: ctx.beforeRun } : {}),
+    serve: (vcpu, e) => dispatch(ctx, e, vcpu),
+    stopping: () => ctx.stop !== null,
+    stop: () => { ctx.stop ??= { kind: 'stopped' }; },
+    ...(ctx.mayWake ? { mayWake: ctx.mayWake } : {}),
+  };
 }

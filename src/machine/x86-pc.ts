@@ -16,9 +16,8 @@ import { EventfdIrqLine, type LineKind } from '../irq/line.js';
 import { Pic8259Pair } from '../irqchip/pic8259.js';
 import { FwCfg } from '../devices/fw-cfg.js';
 import { PcTestdevIoport, PcTestdevIrq, PC_TESTDEV_IOPORT, PC_TESTDEV_IRQ_BASE, PC_TESTDEV_IRQ_LINES } from '../devices/pc-testdev.js';
-import {
-  runVcpu, runVcpuAsync, runVcpusRoundRobin, runVcpusRoundRobinSync, runVcpusThreaded, type RunContext, type StopReason,
-} from './run-loop.js';
+import { exitServer, type RunContext, type StopReason } from './run-loop.js';
+import type { DriveEnd, ExitServer } from '../backend/driver.js';
 
 export const UART_BASE = 0x3f8;
 export const DEBUG_EXIT_BASE = 0xf4;
@@ -129,6 +128,7 @@ export class X86Machine {
    */
   readonly pic: Pic8259Pair | null = null;
   private readonly ctx: RunContext;
+  private readonly server: ExitServer;
   port80Writes = 0;
   private closed = false;
 
@@ -149,7 +149,7 @@ export class X86Machine {
     if (maxVcpus > 0 && cpus > maxVcpus) throw new InvalidArgumentError(`cpus ${cpus} exceeds this hypervisor's KVM_CAP_MAX_VCPUS (${maxVcpus})`);
     this.vm = hv.createVm();
     try {
-      if (hv.kind === 'kvm') this.vm.setTssAddr(TSS_ADDRESS);
+      this.vm.setTssAddr(TSS_ADDRESS);
       const size = memMiB * 1024 * 1024;
       const ram = this.vm.allocateMemory(size);
       this.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: size, memory: ram });
@@ -225,9 +225,11 @@ export class X86Machine {
         this.pio.register(FW_CFG_BASE, 2, fwcfg, 'fw_cfg');
       }
       this.ctx = {
-        vcpu: this.vcpu, pio: this.pio, mmio: this.mmio, stop: null, exits: 0,
+        pio: this.pio, mmio: this.mmio, stop: null, exits: 0,
+        mayWake: () => this.lines.size > 0 || this.inputWatches > 0,
         ...(chip ? { onIoapicEoi: (v: number) => chip.eoi(v), beforeRun: (v: Vcpu) => this.extInt(v) } : {}),
       };
+      this.server = exitServer(this.ctx);
     } catch (e) {
       this.vm.close();
       throw e;
@@ -244,20 +246,21 @@ export class X86Machine {
 
   /**
    * Runs the guest until it stops, synchronously (nothing else runs
-   * meanwhile); flushes serial output. Several vCPUs run this way only on
-   * the sim (round robin); on KVM they need threads: use runAsync().
+   * meanwhile); flushes serial output. Refused where the backend needs the
+   * event loop to run these vCPUs (several on KVM), and when the machine has
+   * eventfd lines or watched input, which only the event loop serves: use
+   * runAsync() there.
    */
   run(): RunResult {
-    if (this.vcpus.length === 1) return this.finish(runVcpu(this.ctx));
-    if (this.vm.kind !== 'sim') throw new InvalidArgumentError(`${this.vcpus.length} vCPUs on ${this.vm.kind} run on threads: use runAsync()`);
-    return this.finish(runVcpusRoundRobinSync(this.ctx, this.vcpus));
+    if (this.lines.size > 0 || this.inputWatches > 0) {
+      throw new InvalidArgumentError('this machine has eventfd lines or watched input, served only by the event loop: use runAsync()');
+    }
+    return this.finish(this.vm.runVcpusSync(this.vcpus, this.server));
   }
 
   /** Runs the guest until it stops, letting the event loop serve eventfds, timers and stdin meanwhile. */
   async runAsync(): Promise<RunResult> {
-    if (this.onThreads) return this.finish(await runVcpusThreaded(this.ctx, this.vcpus));
-    if (this.vcpus.length === 1) return this.finish(await runVcpuAsync(this.ctx));
-    return this.finish(await runVcpusRoundRobin(this.ctx, this.vcpus, () => this.lines.size > 0 || this.inputWatches > 0));
+    return this.finish(await this.vm.runVcpus(this.vcpus, this.server, { threads: this.opts.vcpuThreads === true }));
   }
 
   /**
@@ -269,9 +272,9 @@ export class X86Machine {
     for (const v of this.vcpus) v.kick();
   }
 
-  /** Whether runAsync runs the vCPUs on threads of their own (KVM with several vCPUs, or asked to). */
+  /** Whether runAsync runs the vCPUs on threads of their own (the backend says: KVM with several vCPUs, or asked to). */
   private get onThreads(): boolean {
-    return this.vm.kind === 'kvm' && (this.vcpus.length > 1 || this.opts.vcpuThreads === true);
+    return this.vm.runsOnThreads(this.vcpus.length, { threads: this.opts.vcpuThreads === true });
   }
 
   /**
@@ -316,11 +319,15 @@ export class X86Machine {
     if (n > 0) this.uart.receive(this.serialQueue.splice(0, n));
   }
 
-  private finish(reason: StopReason): RunResult {
+  /** The run's result: the recorded stop reason, or `halted` when the driver found no vCPU able to run. */
+  private finish(_end: DriveEnd): RunResult {
     this.flushSerial(this.serialPending);
+    const reason = this.ctx.stop ??= { kind: 'halted' };
     const status = exitStatusFor(reason);
     trace('vmm:machine:stop', { reason: reason.kind, status });
-    const instructions = this.vm.kind === 'sim' ? this.vcpus.reduce((n, v) => n + (v.instructionsRetired ?? 0), 0) : undefined;
+    // Backends that count retired instructions (the sim) report them; KVM cannot.
+    const counts = this.vcpus.map((v) => v.instructionsRetired);
+    const instructions = counts.every((n): n is number => n !== undefined) ? counts.reduce((a, b) => a + b, 0) : undefined;
     return { status, reason, exits: this.ctx.exits, instructions };
   }
 

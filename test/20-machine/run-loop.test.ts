@@ -6,8 +6,14 @@ import { MessageChannel } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import type { Vcpu, VcpuExit } from '../../src/backend/types.js';
 import { MmioBus, PioBus } from '../../src/machine/bus.js';
-import { runVcpu, runVcpuAsync, type RunContext } from '../../src/machine/run-loop.js';
+import { exitServer, type RunContext, type StopReason } from '../../src/machine/run-loop.js';
+import { driveOnThisThread, driveOnThisThreadSync } from '../../src/backend/driver.js';
 import { fakeVcpu } from '../helpers/fake-vcpu.js';
+
+/** A context with the one vCPU the KVM backend's single-vCPU drivers run here. */
+type Ctx = RunContext & { vcpu: Vcpu };
+const runVcpu = (ctx: Ctx): StopReason | null => { driveOnThisThreadSync(ctx.vcpu, exitServer(ctx)); return ctx.stop; };
+const runVcpuAsync = async (ctx: Ctx): Promise<StopReason | null> => { await driveOnThisThread(ctx.vcpu, exitServer(ctx)); return ctx.stop; };
 
 function scripted(exits: VcpuExit[]): Vcpu {
   let i = 0;
@@ -17,7 +23,7 @@ function scripted(exits: VcpuExit[]): Vcpu {
   });
 }
 
-function ctxFor(exits: VcpuExit[]): { ctx: RunContext; log: string[] } {
+function ctxFor(exits: VcpuExit[]): { ctx: Ctx; log: string[] } {
   const log: string[] = [];
   const pio = new PioBus();
   const mmio = new MmioBus();
@@ -105,7 +111,7 @@ describe('run loop', () => {
   });
 });
 
-describe('runVcpuAsync after a kick', () => {
+describe('the single-vCPU driver after a kick', () => {
   // The poller queues its callback (a uv_async, as a MessagePort's message is) and then kicks the vCPU
   // out of KVM_RUN. The loop must serve that callback before the next KVM_RUN, or a halted guest
   // sleeps with its event undelivered. The hard case is a loop running in the event loop's poll phase
@@ -131,7 +137,7 @@ describe('runVcpuAsync after a kick', () => {
       },
       runOnThread: () => Promise.reject(new Error('unused')),
     });
-    const ctx: RunContext = { vcpu, pio: new PioBus(), mmio: new MmioBus(), stop: null, exits: 0 };
+    const ctx: Ctx = { vcpu, pio: new PioBus(), mmio: new MmioBus(), stop: null, exits: 0 };
     try {
       const stopped = await new Promise<unknown>((resolve, reject) => {
         starter.port2.once('message', () => { runVcpuAsync(ctx).then(resolve, reject); }); // runs in the poll phase

@@ -12,12 +12,21 @@ import { GUEST_DIR, runGuestAsync } from '../helpers/guests.js';
 import { SimHypervisor } from '../../src/backend/sim/index.js';
 import type { CpuidEntry, Vcpu, VcpuExit } from '../../src/backend/types.js';
 import { MmioBus, PioBus } from '../../src/machine/bus.js';
-import { runVcpusThreaded, runVcpusRoundRobin, type RunContext } from '../../src/machine/run-loop.js';
+import { exitServer, type RunContext, type StopReason } from '../../src/machine/run-loop.js';
+import { driveOnThreads, driveRoundRobin } from '../../src/backend/driver.js';
 import { fakeVcpu } from '../helpers/fake-vcpu.js';
 import { cpuidForVcpu, X86Machine } from '../../src/machine/x86-pc.js';
 import { VcpuThread } from '../../src/backend/kvm/vcpu-thread.js';
 
 const SMP_BOOT = join(GUEST_DIR, 'smp-boot.elf');
+
+type Ctx = RunContext & { vcpu: Vcpu };
+const runVcpusThreaded = async (ctx: Ctx, vcpus: Vcpu[]): Promise<StopReason | null> => {
+  await driveOnThreads(vcpus, exitServer(ctx));
+  return ctx.stop;
+};
+const runVcpusRoundRobin = async (ctx: Ctx, vcpus: Vcpu[]): Promise<StopReason | null> =>
+  (await driveRoundRobin(vcpus, exitServer(ctx))) === 'idle' ? { kind: 'halted' } : ctx.stop;
 
 /** A vCPU on a "thread": replays `exits`, then idles; a kick brings it back with intr. */
 function threadedVcpu(id: number, exits: VcpuExit[], log: string[]): Vcpu {
@@ -41,7 +50,7 @@ describe('threaded run loop', () => {
   it('serves every vCPU\'s exits on this thread and, when one stops the machine, kicks all and returns', async () => {
     const log: string[] = [];
     const pio = new PioBus();
-    const ctx: RunContext = { vcpu: undefined as unknown as Vcpu, pio, mmio: new MmioBus(), stop: null, exits: 0 };
+    const ctx: Ctx = { vcpu: undefined as unknown as Vcpu, pio, mmio: new MmioBus(), stop: null, exits: 0 };
     pio.register(0x10, 1, { read: () => 0, write: (_o, _s, v) => { log.push(`out ${v}`); if (v === 9) ctx.stop = { kind: 'debug-exit', status: 19 }; } }, 'dev');
     const out = (v: number): VcpuExit => ({ kind: 'io-out', port: 0x10, size: 1, count: 1, data: Uint8Array.of(v) });
     const vcpus = [threadedVcpu(0, [out(1), out(2), out(9)], log), threadedVcpu(1, [out(5)], log), threadedVcpu(2, [], log)];
@@ -54,7 +63,7 @@ describe('threaded run loop', () => {
 
   it('a failing vCPU stops the others and the error comes out', async () => {
     const log: string[] = [];
-    const ctx: RunContext = { vcpu: undefined as unknown as Vcpu, pio: new PioBus(), mmio: new MmioBus(), stop: null, exits: 0 };
+    const ctx: Ctx = { vcpu: undefined as unknown as Vcpu, pio: new PioBus(), mmio: new MmioBus(), stop: null, exits: 0 };
     const bad = threadedVcpu(1, [], log);
     bad.runOnThread = () => Promise.reject(new Error('EFAULT from KVM_RUN'));
     const vcpus = [threadedVcpu(0, [], log), bad];
@@ -99,6 +108,18 @@ describe('machine vCPUs', () => {
     expect(entries[0]!.ebx).toBe(0x0a0b0c0d); // the host's table is not modified
   });
 
+  it('the synchronous run() is refused once the machine has an eventfd line: only the event loop serves one', () => {
+    const hv = new SimHypervisor();
+    const m = new X86Machine({ hypervisor: hv, image: readFileSync(join(GUEST_DIR, 'hello.elf')), serialOut: () => {}, irqchip: 'split' });
+    try {
+      m.addIrqLine(6, 'level');
+      expect(() => m.run()).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
+    } finally {
+      m.close();
+      hv.close();
+    }
+  });
+
   it('the sim\'s round robin is deterministic: same guest, same instruction count and exits', async () => {
     const runs = [];
     for (let i = 0; i < 2; i++) {
@@ -125,7 +146,7 @@ describe('machine vCPUs', () => {
       m.close();
       hv.close();
     }
-    const ctx: RunContext = { vcpu: undefined as unknown as Vcpu, pio: new PioBus(), mmio: new MmioBus(), stop: null, exits: 0 };
+    const ctx: Ctx = { vcpu: undefined as unknown as Vcpu, pio: new PioBus(), mmio: new MmioBus(), stop: null, exits: 0 };
     const idle = { ...threadedVcpu(0, [], []), run: (): VcpuExit => ({ kind: 'intr' }), instructionsRetired: 7 };
     ctx.vcpu = idle;
     expect(await runVcpusRoundRobin(ctx, [idle])).toEqual({ kind: 'halted' });

@@ -9,6 +9,7 @@ import {
 import { VcpuThread } from './vcpu-thread.js';
 import { ClosedError, InvalidArgumentError } from '../../errors.js';
 import { KvmRunView } from './exits.js';
+import { driveOnThisThread, driveOnThisThreadSync, driveOnThreads, type DriveEnd, type ExitServer } from '../driver.js';
 import type {
   Capability, CpuidEntry, EventFd, GsiRoute, GuestMemory, Hypervisor, IoeventfdArgs, IrqfdArgs,
   MemoryRegion, MpState, Msi, Vcpu, VcpuExit, Vm, X86Regs, X86Sregs,
@@ -271,6 +272,19 @@ export class KvmVm implements Vm {
 
   /** The duplicated fds kickOnReadable watches; closed with the VM. */
   private readonly files = new Set<Owned<'file'>>();
+
+  runVcpus(vcpus: readonly Vcpu[], server: ExitServer, opts: { threads?: boolean } = {}): Promise<DriveEnd> {
+    return this.runsOnThreads(vcpus.length, opts) ? driveOnThreads(vcpus, server) : driveOnThisThread(vcpus[0]!, server);
+  }
+
+  runVcpusSync(vcpus: readonly Vcpu[], server: ExitServer): DriveEnd {
+    if (vcpus.length !== 1) {
+      throw new InvalidArgumentError(`${vcpus.length} vCPUs on KVM each run on a thread of their own: use runAsync() / runVcpus()`);
+    }
+    return driveOnThisThreadSync(vcpus[0]!, server);
+  }
+
+  runsOnThreads(count: number, opts: { threads?: boolean } = {}): boolean { return count > 1 || opts.threads === true; }
 
   /**
    * Closes the poller, every vCPU, the VM fd and the memory this VM created.

@@ -13,6 +13,7 @@ import { SimEventFd } from './eventfd.js';
 import { SimVcpu } from './vcpu.js';
 import { simCapability } from './caps.js';
 import { SimSplitIrqchip } from './split-irqchip.js';
+import { driveRoundRobin, driveRoundRobinSync, type DriveEnd, type ExitServer } from '../driver.js';
 
 export const PAGE_SIZE = 4096;
 /** KVM_USER_MEM_SLOTS on x86. */
@@ -291,6 +292,11 @@ export class SimVm implements Vm {
     }
     return delivered;
   }
+
+  /** Round robin on this thread, whatever the count: deterministic (threads would not be). */
+  runVcpus(vcpus: readonly Vcpu[], server: ExitServer): Promise<DriveEnd> { return driveRoundRobin(vcpus, server); }
+  runVcpusSync(vcpus: readonly Vcpu[], server: ExitServer): DriveEnd { return driveRoundRobinSync(vcpus, server); }
+  runsOnThreads(): boolean { return false; }
 
   kickOnReadable(fd: number, _kick: readonly Vcpu[]): () => void {
     if (!Number.isInteger(fd) || fd < 0) throw new BackendError('EBADF', 'epoll_ctl', `fd ${fd} is not a file descriptor`);

@@ -1,0 +1,164 @@
+/**
+ * Run-loop drivers: how a backend runs a machine's vCPUs. The machine does
+ * not choose (no branch on the backend's kind): it hands its exit server to
+ * `Vm.runVcpus()`, and each backend drives with the schedule that suits it.
+ *
+ * - `driveOnThisThread`: one vCPU, KVM_RUN on the devices' thread, the
+ *   fastest exit path (one synchronous native call per exit). It yields to
+ *   the event loop after a kick (an eventfd line, input, a signal) and every
+ *   few thousand exits, so eventfds, timers and stdin are served.
+ * - `driveOnThreads`: each vCPU enters KVM_RUN on a thread of its own
+ *   (Vcpu.runOnThread); their exits are served here, one at a time.
+ * - `driveRoundRobin`: several vCPUs on this thread in vCPU order, a
+ *   deterministic schedule (the sim).
+ * The synchronous variants serve no event loop: a machine with eventfd lines
+ * or watched input must not use them (X86Machine.run() refuses).
+ *
+ * Drivers know nothing of devices or stop reasons: the server serves exits
+ * and says when to stop.
+ */
+import type { Vcpu, VcpuExit } from './types.js';
+
+export interface ExitServer {
+  /** Before every KVM_RUN of `vcpu` (e.g. to inject ExtINT or ask for an interrupt window). */
+  beforeRun?(vcpu: Vcpu): void;
+  /** Serves one exit of `vcpu`. */
+  serve(vcpu: Vcpu, exit: VcpuExit): void;
+  /** True once the run must end (checked after every exit). */
+  stopping(): boolean;
+  /** Ends the run from the driver's side (a vCPU's loop ended on its thread): every other loop then ends. */
+  stop(): void;
+  /**
+   * No vCPU can make progress (all halted without a timer, or waiting for a
+   * SIPI): true when something outside may still wake one (an eventfd line,
+   * input), and the driver then waits for the event loop; false ends the run
+   * `idle`.
+   */
+  mayWake?(): boolean;
+}
+
+/** How a run ended: the server said stop, or no vCPU could run and nothing could wake one. */
+export type DriveEnd = 'stopped' | 'idle';
+
+/** Exits between forced yields to the event loop (timers, stdin, poller callbacks). */
+const YIELD_EVERY = 4096;
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * A yield that is sure to pass the event loop's poll phase, where a poller
+ * callback queued before the kick that caused an `intr` is served: one
+ * setImmediate hop does that only when it is scheduled from the check
+ * phase; from the poll phase it would run in the same turn's check phase,
+ * and the vCPU could re-enter KVM_RUN (and sleep in HLT) with the event
+ * still queued. Two hops pass a poll phase from either.
+ */
+const yieldThroughPoll = async (): Promise<void> => { await yieldToEventLoop(); await yieldToEventLoop(); };
+
+/** One vCPU on this thread, synchronously: nothing else runs meanwhile. */
+export function driveOnThisThreadSync(vcpu: Vcpu, s: ExitServer): DriveEnd {
+  const { beforeRun } = s;
+  if (beforeRun) {
+    while (!s.stopping()) {
+      beforeRun.call(s, vcpu);
+      s.serve(vcpu, vcpu.run());
+    }
+  } else {
+    while (!s.stopping()) s.serve(vcpu, vcpu.run());
+  }
+  return 'stopped';
+}
+
+/** One vCPU on this thread, yielding to the event loop after a kick and every few thousand exits. */
+export async function driveOnThisThread(vcpu: Vcpu, s: ExitServer): Promise<DriveEnd> {
+  let sinceYield = 0;
+  while (!s.stopping()) {
+    s.beforeRun?.(vcpu);
+    const e = vcpu.run();
+    s.serve(vcpu, e);
+    if (e.kind === 'intr') {
+      sinceYield = 0;
+      await yieldThroughPoll();
+    } else if (++sinceYield >= YIELD_EVERY) {
+      sinceYield = 0;
+      await yieldToEventLoop();
+    }
+  }
+  return 'stopped';
+}
+
+/**
+ * Each vCPU on its own thread. When one of them ends the run (the server
+ * stops, or its loop fails), every other vCPU is kicked out of KVM_RUN and
+ * the driver returns once all are out; a failure is rethrown.
+ */
+export async function driveOnThreads(vcpus: readonly Vcpu[], s: ExitServer): Promise<DriveEnd> {
+  const stopAll = (): void => { for (const v of vcpus) v.kick(); };
+  const results = await Promise.allSettled(vcpus.map(async (v) => {
+    try {
+      while (!s.stopping()) {
+        s.beforeRun?.(v);
+        const e = await v.runOnThread();
+        if (s.stopping()) break; // stopping: this exit (often the kick itself) needs no service
+        s.serve(v, e);
+      }
+    } finally {
+      // Whatever ended this vCPU's loop ends the others'.
+      s.stop();
+      stopAll();
+    }
+  }));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return 'stopped';
+}
+
+/**
+ * One round-robin turn: each vCPU runs until its run() says `intr` (its
+ * scheduling quantum ended, it is halted or waiting for a SIPI, or it was
+ * kicked), its exits served in between. Returns whether any instruction
+ * retired, i.e. whether the machine made progress.
+ */
+function roundRobinTurn(vcpus: readonly Vcpu[], s: ExitServer): boolean {
+  let progress = false;
+  for (const v of vcpus) {
+    const before = v.instructionsRetired ?? 0;
+    for (;;) {
+      s.beforeRun?.(v);
+      const e = v.run();
+      if (e.kind === 'intr') break;
+      s.serve(v, e);
+      if (s.stopping()) return true;
+    }
+    if ((v.instructionsRetired ?? 0) !== before) progress = true;
+  }
+  return progress;
+}
+
+/**
+ * Several vCPUs on this thread, round robin in vCPU order. When no vCPU
+ * can make progress it waits for the event loop if `mayWake` says something
+ * may still wake them, else the run ends `idle`.
+ */
+export async function driveRoundRobin(vcpus: readonly Vcpu[], s: ExitServer): Promise<DriveEnd> {
+  let turns = 0;
+  while (!s.stopping()) {
+    const progress = roundRobinTurn(vcpus, s);
+    if (s.stopping()) break;
+    if (!progress) {
+      if (!s.mayWake?.()) return 'idle';
+      await yieldToEventLoop();
+    } else if (++turns % 16 === 0) {
+      await yieldToEventLoop();
+    }
+  }
+  return 'stopped';
+}
+
+/** driveRoundRobin without the event loop: runs to the end, synchronously. */
+export function driveRoundRobinSync(vcpus: readonly Vcpu[], s: ExitServer): DriveEnd {
+  while (!s.stopping()) {
+    if (!roundRobinTurn(vcpus, s) && !s.stopping()) return 'idle';
+  }
+  return 'stopped';
+}
