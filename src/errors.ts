@@ -41,6 +41,11 @@ export const ERRNO = {
 } as const;
 export type ErrnoName = keyof typeof ERRNO;
 
+/** Guest memory a memory slot still points into cannot be unmapped (KVM would keep its address). */
+export class MappingInUseError extends VmmError {
+  constructor(message: string) { super('ERR_MAPPING_IN_USE', message); }
+}
+
 /** An object was used after close(). */
 export class ClosedError extends VmmError {
   constructor(what: string) { super('ERR_VMM_CLOSED', `${what} is closed`); }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  BackendError, BackendUnavailableError, ClosedError, ERRNO, InvalidArgumentError, LoaderError, VmmError,
+  BackendError, BackendUnavailableError, ClosedError, ERRNO, InvalidArgumentError, LoaderError, MappingInUseError, VmmError,
 } from '../../src/errors.js';
 
 describe('error classes carry stable codes', () => {
@@ -10,6 +10,7 @@ describe('error classes carry stable codes', () => {
     { make: () => new BackendError('EEXIST', 'KVM_CREATE_VCPU', 'x'), name: 'BackendError', code: 'EEXIST' },
     { make: () => new ClosedError('VM'), name: 'ClosedError', code: 'ERR_VMM_CLOSED' },
     { make: () => new BackendUnavailableError('x'), name: 'BackendUnavailableError', code: 'ERR_VMM_BACKEND_UNAVAILABLE' },
+    { make: () => new MappingInUseError('x'), name: 'MappingInUseError', code: 'ERR_MAPPING_IN_USE' },
   ])('$name has code $code', ({ make, name, code }) => {
     const e = make();
     expect(e).toBeInstanceOf(VmmError);

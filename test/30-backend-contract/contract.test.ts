@@ -336,6 +336,19 @@ describe.each(BACKENDS)('backend contract: $title', (backend) => {
       vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0, memory: null });
       vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0x10_0000, memorySize: RAM, memory: ram });
     });
+    it('memory a slot points into cannot be unmapped (ERR_MAPPING_IN_USE) until the slot is deleted; a VM\'s close releases it', () => {
+      vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: RAM, memory: ram });
+      const other = vm.allocateMemory(0x2000);
+      vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: RAM, memorySize: 0x2000, memory: other });
+      expectCode(() => ram.close(), 'ERR_MAPPING_IN_USE');
+      ram.bytes[0] = 1; // still mapped, still the guest's
+      vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0, memory: null });
+      ram.close();
+      ram.close();
+      // `other` is still in slot 1: the VM's close releases the slot and then unmaps it.
+      vm.close();
+      other.close();
+    });
     it('changing the size of an existing slot → EINVAL', () => {
       vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: RAM, memory: ram });
       expectCode(() => vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: RAM / 2, memory: ram }), 'EINVAL');

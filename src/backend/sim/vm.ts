@@ -5,7 +5,7 @@
  * `syscall`). Interrupt delivery goes through `SimVm.irqchip`, the
  * LAPICs of split-irqchip mode, once KVM_CAP_SPLIT_IRQCHIP is enabled.
  */
-import { BackendError, InvalidArgumentError } from '../../errors.js';
+import { BackendError, InvalidArgumentError, MappingInUseError } from '../../errors.js';
 import type {
   Capability, EventFd, GsiRoute, GuestMemory, IoeventfdArgs, IrqfdArgs, MemoryRegion, Msi, Vcpu, Vm,
 } from '../types.js';
@@ -26,11 +26,20 @@ const KVM_MEM_READONLY = 2;
 export class SimGuestMemory implements GuestMemory {
   readonly bytes: Uint8Array;
   private open = true;
+  /** Memory slots that point into this allocation (SimVm keeps the count, as the addon does for KVM). */
+  slotRefs = 0;
   constructor(readonly size: number) {
     this.bytes = new Uint8Array(new ArrayBuffer(size));
   }
   get isOpen(): boolean { return this.open; }
-  close(): void { this.open = false; }
+  /** As the addon's munmap: refused while a memory slot points into the allocation. */
+  close(): void {
+    if (!this.open) return;
+    if (this.slotRefs > 0) {
+      throw new MappingInUseError(`munmap refused: ${this.slotRefs} memory slot(s) still point into this memory; delete the slot (memorySize 0) or close the VM first`);
+    }
+    this.open = false;
+  }
 }
 
 export interface MemSlot {
@@ -110,6 +119,7 @@ export class SimVm implements Vm {
     if (r.memorySize === 0) {
       if (!old) throw new BackendError('EINVAL', S, `slot ${r.slot} does not exist`);
       this.slots.delete(r.slot);
+      old.memory.slotRefs--;
       this.memoryGeneration++;
       return;
     }
@@ -130,6 +140,8 @@ export class SimVm implements Vm {
         throw new BackendError('EEXIST', S, `region overlaps slot ${s.slot}`);
       }
     }
+    if (old) old.memory.slotRefs--;
+    r.memory.slotRefs++;
     this.slots.set(r.slot, {
       slot: r.slot, flags, gpa: r.guestPhysAddr, size: r.memorySize, memory: r.memory, offset,
       bytes: r.memory.bytes.subarray(offset, offset + r.memorySize),
@@ -329,6 +341,7 @@ export class SimVm implements Vm {
     for (const [fd, e] of this.irqfds) fd.waiters.delete(e.waiter);
     this.irqfds.clear();
     this.ioeventfds.length = 0;
+    for (const s of this.slots.values()) s.memory.slotRefs--;
     this.slots.clear();
     for (const m of this.memories) m.close();
     this.isClosed = true;
