@@ -111,6 +111,7 @@ struct Vcpu : Resource {
   size_t run_size() const { return run_size_; }
   const uint32_t id;
   const uint64_t share_id;  // process-wide, never reused: what another thread attaches by
+  napi_env owner_env = nullptr;  // the environment that created it (stopOwnVcpus)
  private:
   void ReleaseLocked(bool* vm_gone);  // closes the fd once nobody is in KVM_RUN
   mutable std::mutex mu_;

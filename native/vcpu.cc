@@ -79,6 +79,18 @@ Napi::Value StopAllVcpus(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(all.size()));
 }
 
+// The same for the vCPUs this environment created: a worker thread that runs a VMM, when it exits.
+Napi::Value StopOwnVcpus(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  size_t n = 0;
+  for (auto& v : AllVcpus()) {
+    if (v->owner_env != env) continue;
+    v->Stop();
+    n++;
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
+
 Napi::Object SegmentToJs(Napi::Env env, const kvm_segment& s) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("base", Napi::BigInt::New(env, static_cast<uint64_t>(s.base)));
@@ -255,6 +267,7 @@ void InitVcpu(Napi::Env env, Napi::Object exports) {
   exports.Set("attachVcpu", Napi::Function::New(env, AttachVcpu, "attachVcpu"));
   exports.Set("stopAllVcpus", Napi::Function::New(env, StopAllVcpus, "stopAllVcpus"));
   exports.Set("kickAllVcpus", Napi::Function::New(env, KickAllVcpus, "kickAllVcpus"));
+  exports.Set("stopOwnVcpus", Napi::Function::New(env, StopOwnVcpus, "stopOwnVcpus"));
   exports.Set("getRegs", Napi::Function::New(env, GetRegs, "getRegs"));
   exports.Set("setRegs", Napi::Function::New(env, SetRegs, "setRegs"));
   exports.Set("getSregs", Napi::Function::New(env, GetSregs, "getSregs"));

@@ -56,6 +56,7 @@ Napi::Value CreateVcpu(const Napi::CallbackInfo& info) {
     ThrowErrno(env, err, "mmap");
   }
   auto v = std::make_shared<Vcpu>(fd, vm, run, vm->vcpu_mmap_size, id);
+  v->owner_env = env;
   RegisterVcpu(v);
   return Handle::New(env, v);
 }

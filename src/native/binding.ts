@@ -218,6 +218,8 @@ export interface NativeBinding {
   stopAllVcpus(): number;
   /** Kicks every vCPU of the process (each run in flight returns -EINTR once). */
   kickAllVcpus(): number;
+  /** stopAllVcpus for the vCPUs the calling thread's environment created (a worker that runs a VMM, at its exit). */
+  stopOwnVcpus(): number;
   /** KVM_GET_REGS */
   getRegs(vcpu: VcpuHandle): KvmRegs;
   /** KVM_SET_REGS */
@@ -299,7 +301,7 @@ function candidatePaths(): string[] {
 /**
  * Once per loaded addon: handles get `Symbol.dispose` (for `using`), and the
  * main thread stops every vCPU when the process exits -- by process.exit(),
- * an uncaught exception or the end of the script. Node joins every worker
+ * an uncaught exception or the end of the script (a worker, its own). Node joins every worker
  * before the process ends, and a vCPU worker sleeping in KVM_RUN on a halted
  * guest would otherwise hold that join, and the process, forever.
  */
@@ -309,7 +311,9 @@ function prepare(b: NativeBinding & { NativeHandle: { prototype: object } }): Na
   if (dispose && !(dispose in proto)) {
     Object.defineProperty(proto, dispose, { value: function (this: { close(): void }) { this.close(); } });
   }
-  if (isMainThread) process.once('exit', () => b.stopAllVcpus());
+  // In a worker that runs a VMM of its own, its exit (process.exit() there, or the end of its script)
+  // stops the vCPUs it created, whose threads it is about to join.
+  process.once('exit', () => (isMainThread ? b.stopAllVcpus() : b.stopOwnVcpus()));
   // worker.terminate() asks V8 to stop the worker's JavaScript, which a thread
   // inside KVM_RUN never runs: once the request stands, every vCPU is kicked,
   // and the one on that worker comes back to JavaScript and ends there (the

@@ -183,6 +183,27 @@ describe.skipIf(!b)(`issue 7 findings, each in a child process${nativeSkipSuffix
     });
   });
 
+  it.skipIf(!onKvm || !distBuilt())(`7. a worker that runs a VMM and ends is not held by its own vCPU worker halted in KVM_RUN${needKvm}`, () => {
+    // An eval worker is a CommonJS script: an async function instead of top-level await.
+    const inner = `(async () => {
+      const { loadBinding } = await import(${JSON.stringify('BINDING_URL')});
+      const b = loadBinding();
+      const { Worker } = await import('node:worker_threads');
+      ${realModeGuestSource(HALT_FOREVER, { split: true })}
+      const w = new Worker('const b = require(process.env.ADDON_PATH); const v = b.attachVcpu(' + b.vcpuShareId(vcpu) + '); for (;;) b.run(v);', { eval: true, env: { ADDON_PATH: process.env.ADDON_PATH } });
+      await new Promise((r) => setTimeout(r, 200));
+      w.unref();
+    })();`;
+    const r = runChild(`
+      import { Worker } from 'node:worker_threads';
+      const src = ${JSON.stringify('__INNER__')}.replace('BINDING_URL', BINDING);
+      const vmmWorker = new Worker(src, { eval: true, env: { ADDON_PATH: ADDON } });
+      const code = await new Promise((r, j) => { vmmWorker.on('exit', r); vmmWorker.on('error', j); });
+      console.log('ok: the VMM worker ended with ' + code);
+    `.replace(JSON.stringify('__INNER__'), JSON.stringify(inner)), { timeoutMs: 15_000 });
+    expectOk(r, 'ok: the VMM worker ended with 0');
+  });
+
   it.skipIf(!onKvm)(`8. vCPUs are kicked by handle: a reused fd number, or one above 65535, changes nothing${needKvm}`, () => {
     expectOk(runChild(`${RAW}
       const kvm = b.openKvm();
