@@ -337,7 +337,14 @@ export class KvmVcpu implements Vcpu {
       if (!addon) throw new InvalidArgumentError('the native addon is not loaded');
       this.thread = new VcpuThread(addon, this.b.vcpuShareId(this.native), `vcpu${this.id}`);
     }
-    const r = await this.thread.run();
+    let r: number;
+    try {
+      r = await this.thread.run();
+    } catch (e) {
+      // Closed meanwhile, before its thread entered KVM_RUN (the addon then refuses with EBADF).
+      if (this.h.closed) return { kind: 'intr' };
+      throw e;
+    }
     // Closed meanwhile (the close kicked it out): kvm_run is gone, and there is nothing to serve.
     if (this.h.closed) return { kind: 'intr' };
     return this.decode(r);
