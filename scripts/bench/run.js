@@ -141,12 +141,12 @@ if (EXIT_FIGURES.some(want)) {
         const { hypervisor } = openHypervisor('kvm');
         const m = new X86Machine({ hypervisor, image: readFileSync(elf), memMiB: 64, cmdline: `count=${count}`, serialOut: () => {}, irqchip: 'none' });
         try {
-          const h = m.vcpu.handle;
+          const run = b.vcpuRunner(m.vcpu.handle);
           const dv = m.vcpu.runView.view;
           let exits = 0;
           const t0 = performance.now();
           for (;;) {
-            const r = b.run(h);
+            const r = run();
             exits++;
             if (r === 0 && dv.getUint32(L.exit_reason, true) === K.KVM_EXIT_IO && dv.getUint16(L.io_port, true) === 0xf4) break;
             if (r < 0) dv.setUint8(L.immediate_exit, 0);

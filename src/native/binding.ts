@@ -202,6 +202,12 @@ export interface NativeBinding {
    */
   run(vcpu: VcpuHandle): number;
   /**
+   * run() bound to one vCPU, for the exit path: `vcpuRunner(v)()` is `run(v)`
+   * without the per-call check of the handle (done once, here). It keeps no
+   * fd alive: after the vCPU's close() it throws EBADF like run().
+   */
+  vcpuRunner(vcpu: VcpuHandle): () => number;
+  /**
    * Kick a vCPU out of KVM_RUN from any thread: sets kvm_run->immediate_exit = 1
    * and signals the thread inside KVM_RUN, if any (so a kick between two runs
    * makes the next one return -EINTR at once). Userspace clears immediate_exit.

@@ -204,7 +204,9 @@ describe.skipIf(!b || kvmReason !== null)(`native addon on /dev/kvm${kvmReason ?
     expect(g.bytes[L.io_direction]).toBe(b.constants.KVM_EXIT_IO_OUT);
     expect(g.dv.getUint16(L.io_port, true)).toBe(0x10);
     expect(g.bytes[Number(g.dv.getBigUint64(L.io_data_offset, true))]).toBe(0x42);
-    expect(b.run(g.vcpu)).toBe(0);
+    // The bound runner is run() with the handle checked once.
+    const run = b.vcpuRunner(g.vcpu);
+    expect(run()).toBe(0);
     expect(g.dv.getUint32(L.exit_reason, true)).toBe(b.constants.KVM_EXIT_HLT);
     // The slot holds the memory: munmap is refused until the slot is deleted.
     expect(thrown(() => b.munmap(g.mem))).toMatchObject({ code: 'ERR_MAPPING_IN_USE' });
@@ -212,6 +214,7 @@ describe.skipIf(!b || kvmReason !== null)(`native addon on /dev/kvm${kvmReason ?
     b.munmap(g.mem);
     g.vcpu.close();
     expect(g.run.byteLength).toBe(0);
+    expect(thrown(() => run())).toMatchObject({ code: 'EBADF', syscall: 'KVM_RUN' });
   });
 
   it('a second vCPU with the same id is EEXIST; an overlapping slot is EEXIST; an unaligned size is EINVAL', () => {

@@ -65,7 +65,8 @@ describe.skipIf(!b)(`issue 7 findings, each in a child process${nativeSkipSuffix
       import { openSync } from 'node:fs';
       const file = openSync(process.execPath, 'r');
       const e = b.eventfd(0, 0);
-      const codes = [code(() => b.vcpuRunBuffer(file)), code(() => b.vcpuRunBuffer(e)), code(() => b.kick(file)), code(() => b.kick(e))];
+      const codes = [code(() => b.vcpuRunBuffer(file)), code(() => b.vcpuRunBuffer(e)), code(() => b.kick(file)), code(() => b.kick(e)),
+        code(() => b.vcpuRunner(file)), code(() => b.vcpuRunner(e))];
       console.log(codes.every((c) => c === 'ERR_INVALID_ARG') ? 'ok' : codes.join());
     `));
   });

@@ -311,9 +311,12 @@ export class KvmVcpu implements Vcpu {
   readonly runView: KvmRunView;
   /** The native handle, kept apart from `h` for the exit path (one property load, no checks: the addon checks). */
   private readonly native: VcpuHandle;
+  /** KVM_RUN on this vCPU, the handle checked once (NativeBinding.vcpuRunner). */
+  private readonly runNative: () => number;
 
   constructor(private readonly b: NativeBinding, private readonly h: Owned<'vcpu'>, readonly id: number) {
     this.native = h.handle;
+    this.runNative = b.vcpuRunner(this.native);
     this.runView = new KvmRunView(b.vcpuRunBuffer(this.native), b.layout, b.constants);
   }
 
@@ -325,7 +328,7 @@ export class KvmVcpu implements Vcpu {
   run(): VcpuExit {
     if (this.h.closed) throw new ClosedError(`vCPU ${this.id}`);
     if (this.thread) throw new InvalidArgumentError(`vCPU ${this.id} runs on its own thread: use runOnThread()`);
-    return this.decode(this.b.run(this.native));
+    return this.decode(this.runNative());
   }
 
   private thread: VcpuThread | null = null;

@@ -40,6 +40,7 @@ const b = require(workerData.addon);
 const ctl = new Int32Array(workerData.ctl);
 // This thread's own handle to the vCPU (by its never-reused share id, not an fd number).
 const vcpu = b.attachVcpu(workerData.shareId);
+const run = b.vcpuRunner(vcpu);
 for (;;) {
   let s, spins = ${WORKER_SPINS};
   // The owner usually answers an exit within microseconds: spin a little before sleeping on the futex.
@@ -49,7 +50,7 @@ for (;;) {
   }
   if (s === ${STOP}) break;
   let r = 0, err = 0;
-  try { r = b.run(vcpu); } catch (e) { err = (e && e.errno) || 5; }
+  try { r = run(); } catch (e) { err = (e && e.errno) || 5; }
   ctl[${RESULT}] = r;
   ctl[${ERR_SLOT}] = err;
   if (Atomics.compareExchange(ctl, ${STATE}, ${RUN}, ${EXITED}) !== ${RUN}) break;
