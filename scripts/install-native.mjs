@@ -12,10 +12,10 @@
 // TSVMM_BUILD_CMD overrides the builder (a shell command), TSVMM_BUILD_DIR where
 // the log and the reason go (tests use both).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRequire } from 'node:module';
+import { nodeGypArgv } from './node-gyp-args.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BUILD = process.env.TSVMM_BUILD_DIR ?? join(ROOT, 'build');
@@ -31,16 +31,9 @@ function unavailable(reason) {
 if (process.platform !== 'linux') {
   unavailable(`KVM exists only on Linux, this is ${process.platform}`);
 } else {
-  // node-gyp from the project's devDependencies, else the one npm puts on PATH for install scripts.
-  let gyp = 'node-gyp';
-  try {
-    gyp = `"${process.execPath}" "${createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js')}"`;
-  } catch { /* not installed here: npm's own */ }
-  // The headers of the Node that runs this, when it ships them (npm passes its nodedir config; a
-  // direct run would otherwise make node-gyp download them, which needs a network).
-  const prefix = dirname(dirname(process.execPath));
-  const nodedir = !process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'node.h')) ? ` --nodedir="${prefix}"` : '';
-  const cmd = process.env.TSVMM_BUILD_CMD ?? `${gyp} rebuild${nodedir}`;
+  // The project's node-gyp (scripts/node-gyp-args.mjs), else the one npm puts on PATH for install scripts.
+  const argv = nodeGypArgv();
+  const cmd = process.env.TSVMM_BUILD_CMD ?? (argv ? [process.execPath, ...argv].map((a) => `"${a}"`).join(' ') : 'node-gyp rebuild');
   const r = spawnSync(cmd, { cwd: ROOT, shell: true, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   mkdirSync(BUILD, { recursive: true });

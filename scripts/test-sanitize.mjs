@@ -14,6 +14,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } fr
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { nodeGypArgv } from './node-gyp-args.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(ROOT, 'build-sanitize');
@@ -50,10 +51,8 @@ target.cflags = [...(target.cflags ?? []), ...SANITIZE];
 target.cflags_cc = [...(target.cflags_cc ?? []), ...SANITIZE];
 target.ldflags = [...(target.ldflags ?? []), '-fsanitize=address,undefined'];
 writeFileSync(join(SRC, 'binding.gyp'), JSON.stringify(gyp, null, 2));
-const nodeGyp = createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js');
-const prefix = dirname(dirname(process.execPath));
-const nodedir = !process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'node.h')) ? [`--nodedir=${prefix}`] : [];
-if (run(process.execPath, [nodeGyp, 'rebuild', ...nodedir], { cwd: SRC }) !== 0) {
+const gypArgv = nodeGypArgv();
+if (!gypArgv || run(process.execPath, gypArgv, { cwd: SRC }) !== 0) {
   console.error('test:sanitize: the sanitized build failed');
   process.exit(1);
 }

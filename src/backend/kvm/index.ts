@@ -225,10 +225,7 @@ export class KvmVm implements Vm {
 
   watchEventFd(eventfd: EventFd, onReadable: () => void, kick: readonly Vcpu[] = []): () => void {
     if (!(eventfd instanceof KvmEventFd)) throw new InvalidArgumentError('eventfd must come from this backend');
-    const kickHandles = kick.map((v) => {
-      if (!(v instanceof KvmVcpu)) throw new InvalidArgumentError('kick vCPUs must come from this backend');
-      return v.handle;
-    });
+    const kickHandles = vcpuHandles(kick);
     const efd = eventfd.handle;
     // The callback reaches this VM, which holds the poller: the addon holds callbacks weakly, so the
     // cycle stays collectable.
@@ -244,10 +241,7 @@ export class KvmVm implements Vm {
   }
 
   kickOnReadable(fd: number, kick: readonly Vcpu[]): () => void {
-    const kickHandles = kick.map((v) => {
-      if (!(v instanceof KvmVcpu)) throw new InvalidArgumentError('kick vCPUs must come from this backend');
-      return v.handle;
-    });
+    const kickHandles = vcpuHandles(kick);
     const file = new Owned(this.b.dupFd(fd), `watch of fd ${fd}`);
     this.files.add(file);
     try {
@@ -406,4 +400,12 @@ export class KvmVcpu implements Vcpu {
 function eventfdHandle(e: EventFd): EventfdHandle {
   if (!(e instanceof KvmEventFd)) throw new InvalidArgumentError('eventfd must come from this backend');
   return e.handle;
+}
+
+/** The native handles of this backend's vCPUs (for the poller's kick lists). */
+function vcpuHandles(vcpus: readonly Vcpu[]): VcpuHandle[] {
+  return vcpus.map((v) => {
+    if (!(v instanceof KvmVcpu)) throw new InvalidArgumentError('kick vCPUs must come from this backend');
+    return v.handle;
+  });
 }
