@@ -31,7 +31,7 @@ Napi::Value Eventfd(const Napi::CallbackInfo& info) {
   // the counter fails with EAGAIN instead of waiting for a reader).
   int fd = eventfd(initval, static_cast<int>(flags | EFD_NONBLOCK));
   if (fd < 0) ThrowErrno(info.Env(), errno, "eventfd");
-  return Handle::New(info.Env(), std::make_shared<FdResource>(Kind::Eventfd, fd));
+  return Handle::New(info.Env(), Adopt<FdResource>(fd, nullptr, 0, Kind::Eventfd, fd));
 }
 
 Napi::Value EventfdRead(const Napi::CallbackInfo& info) {
@@ -65,7 +65,7 @@ Napi::Value DupFd(const Napi::CallbackInfo& info) {
   if (!(d >= 0) || d > 2147483647.0 || d != static_cast<double>(static_cast<int>(d))) ThrowArg(env, "fd must be an integer in 0..2^31-1", true);
   int fd = fcntl(static_cast<int>(d), F_DUPFD_CLOEXEC, 0);
   if (fd < 0) ThrowErrno(env, errno, "fcntl");
-  return Handle::New(env, std::make_shared<FdResource>(Kind::File, fd));
+  return Handle::New(env, Adopt<FdResource>(fd, nullptr, 0, Kind::File, fd));
 }
 
 // The eventfd or file handle a poller watches.

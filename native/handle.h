@@ -25,6 +25,9 @@
 #include <memory>
 #include <mutex>
 #include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <utility>
 #include <vector>
 
 namespace kvmaddon {
@@ -165,6 +168,20 @@ class Handle : public Napi::ObjectWrap<Handle> {
   bool released_ = false;
   Napi::Reference<Napi::ArrayBuffer> run_buffer_;  // weak
 };
+
+// make_shared for a resource that takes over `fd` (and, for a vCPU, a mapping): if the
+// allocation itself fails, the fd (and mapping) are released before the error goes on,
+// so no errno or allocation path leaks what it opened.
+template <typename T, typename... A>
+std::shared_ptr<T> Adopt(int fd, void* map, size_t map_size, A&&... args) {
+  try {
+    return std::make_shared<T>(std::forward<A>(args)...);
+  } catch (...) {
+    if (map) munmap(map, map_size);
+    close(fd);
+    throw;
+  }
+}
 
 template <typename T>
 std::shared_ptr<T> ArgHandle(const Napi::CallbackInfo& info, size_t i, const char* name, Kind kind) {

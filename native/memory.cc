@@ -44,7 +44,13 @@ Napi::Value MmapAnonymous(const Napi::CallbackInfo& info) {
   if (size == 0) ThrowArg(env, "size must be > 0", true);
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) ThrowErrno(env, errno, "mmap");
-  auto m = std::make_shared<Mapping>(p, size);  // unmaps if anything below fails
+  std::shared_ptr<Mapping> m;
+  try {
+    m = std::make_shared<Mapping>(p, size);  // unmaps if anything below fails
+  } catch (...) {
+    munmap(p, size);
+    throw;
+  }
   uint64_t id;
   {
     std::lock_guard<std::mutex> lock(MappingsMutex());

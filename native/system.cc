@@ -24,7 +24,7 @@ Napi::Value OpenKvm(const Napi::CallbackInfo& info) {
   }
   int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) ThrowErrno(info.Env(), errno, "open");
-  auto r = std::make_shared<FdResource>(Kind::Kvm, fd);  // closes fd if the handle cannot be made
+  auto r = Adopt<FdResource>(fd, nullptr, 0, Kind::Kvm, fd);  // closes fd if the handle cannot be made
   // A path that opens but is not KVM (a regular file, /dev/null) is refused here, not at the first ioctl.
   if (Ioctl(fd, KVM_GET_API_VERSION, 0) < 0) ThrowErrno(info.Env(), errno, "KVM_GET_API_VERSION");
   return Handle::New(info.Env(), r);
@@ -62,7 +62,7 @@ Napi::Value CreateVm(const Napi::CallbackInfo& info) {
   if (size < 0) ThrowErrno(env, errno, "KVM_GET_VCPU_MMAP_SIZE");
   int r = Ioctl(kvm, KVM_CREATE_VM, static_cast<unsigned long>(type));
   if (r < 0) ThrowErrno(env, errno, "KVM_CREATE_VM");
-  return Handle::New(env, std::make_shared<Vm>(r, static_cast<uint32_t>(size)));
+  return Handle::New(env, Adopt<Vm>(r, nullptr, 0, r, static_cast<uint32_t>(size)));
 }
 
 Napi::Value GetSupportedCpuid(const Napi::CallbackInfo& info) {

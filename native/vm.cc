@@ -55,7 +55,7 @@ Napi::Value CreateVcpu(const Napi::CallbackInfo& info) {
     close(fd);
     ThrowErrno(env, err, "mmap");
   }
-  auto v = std::make_shared<Vcpu>(fd, vm, run, vm->vcpu_mmap_size, id);
+  auto v = Adopt<Vcpu>(fd, run, vm->vcpu_mmap_size, fd, vm, run, vm->vcpu_mmap_size, id);
   v->owner_env = env;
   RegisterVcpu(v);
   return Handle::New(env, v);
