@@ -319,8 +319,14 @@ void Handle::DoClose() {
   if (released_) return;
   released_ = true;
   if (!run_buffer_.IsEmpty()) {
-    Napi::ArrayBuffer ab = run_buffer_.Value();
-    if (!ab.IsEmpty() && !ab.IsDetached()) ab.Detach();
+    // Also reached from the destructor (a finalizer, or environment teardown, where
+    // N-API calls may fail): nothing may throw out of here. Where JavaScript can no
+    // longer run, nothing can touch the buffer after the unmap anyway.
+    try {
+      Napi::ArrayBuffer ab = run_buffer_.Value();
+      if (!ab.IsEmpty() && !ab.IsDetached()) ab.Detach();
+    } catch (...) {
+    }
     run_buffer_.Reset();
   }
   if (owner_ && res_) res_->Close();

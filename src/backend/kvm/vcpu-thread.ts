@@ -73,6 +73,9 @@ export class VcpuThread {
   constructor(addonPath: string, shareId: number, readonly name: string) {
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
+      // The source is a CommonJS script: a process started with --input-type=module would
+      // otherwise hand that flag down and make it an ES module, where require() does not exist.
+      execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
       workerData: { addon: addonPath, ctl: this.ctl.buffer, shareId },
       name,
       stdout: false,
