@@ -32,8 +32,8 @@ const fake = why ? null : buildFake();
 const skip = why ?? (fake ? null : 'no C compiler to build the fake /dev/kvm');
 
 describe.skipIf(skip !== null)(`the native KVM tests against a fake /dev/kvm${skip ? ` (skipped: ${skip})` : ''}`, () => {
-  it('test/00-native/binding and hardening pass with the fake preloaded, none of them skipped', () => {
-    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'vitest', 'vitest.mjs'), 'run', 'test/00-native/binding.test.ts', 'test/00-native/hardening.test.ts'], {
+  it('test/00-native/binding, hardening and test/20-machine/kvm-threads pass with the fake preloaded, none of them skipped', () => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'vitest', 'vitest.mjs'), 'run', 'test/00-native/binding.test.ts', 'test/00-native/hardening.test.ts', 'test/20-machine/kvm-threads.test.ts'], {
       cwd: ROOT, encoding: 'utf8', timeout: 240_000,
       env: { ...process.env, TSVMM_FAKE_KVM: '1', LD_PRELOAD: [fake, process.env['LD_PRELOAD']].filter(Boolean).join(':') },
     });
