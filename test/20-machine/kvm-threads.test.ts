@@ -6,6 +6,11 @@
  * workers. Real-mode guests of a few instructions, so that the fake
  * /dev/kvm (test/00-native/fake-kvm.test.ts) runs this too.
  */
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { KvmHypervisor } from '../../src/backend/kvm/index.js';
 import type { ExitServer } from '../../src/backend/driver.js';
@@ -52,6 +57,36 @@ describe.skipIf(KVM_SKIP_REASON !== null)(`KVM vCPU threads${KVM_SKIP_REASON ? `
       expect(outs.filter((o) => o.startsWith('0:'))).toEqual(['0:1', '0:1', '0:1']);
       expect(outs.filter((o) => o.startsWith('1:'))).toEqual(['1:2', '1:2', '1:2']);
     } finally {
+      vm.close();
+      hv.close();
+    }
+  });
+
+  it('input on a watched fd kicks a vCPU asleep in KVM_RUN on this thread (Vm.kickOnReadable, as stdin does)', () => {
+    const hv = new KvmHypervisor();
+    const vm = hv.createVm();
+    const dir = mkdtempSync(join(tmpdir(), 'tsvmm-fifo-'));
+    const fifo = join(dir, 'input');
+    execFileSync('mkfifo', [fifo]);
+    const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    try {
+      vm.setTssAddr(0xfffb_d000);
+      const ram = vm.allocateMemory(0x10000);
+      vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x10000, memory: ram });
+      ram.bytes.set([0xeb, 0xfe], 0x1000); // jmp $: never exits by itself
+      const v = vm.createVcpu(0);
+      v.setCpuid(hv.supportedCpuid());
+      const s = v.getSregs();
+      v.setSregs({ ...s, cs: { ...s.cs, base: 0n, selector: 0 } });
+      v.setRegs({ ...v.getRegs(), rip: 0x1000n, rflags: 2n });
+      const unwatch = vm.kickOnReadable(fd, [v]);
+      // Another thread writes while this one sleeps inside KVM_RUN.
+      const w = new Worker(`setTimeout(() => require('node:fs').writeSync(${fd}, 'x'), 200)`, { eval: true, execArgv: [] });
+      expect(v.run().kind).toBe('intr');
+      unwatch();
+      void w.terminate();
+    } finally {
+      closeSync(fd);
       vm.close();
       hv.close();
     }
