@@ -100,6 +100,8 @@ export interface PciFunctionState {
   cacheLine: number;
   latency: number;
   interruptLine: number;
+  /** The device's INTx level (status bit 3). */
+  intx: boolean;
   /** The BAR registers as the guest last wrote them (address bits only). */
   bars: number[];
 }
@@ -190,7 +192,7 @@ export class PciFunction {
   snapshot(): PciFunctionState {
     return {
       version: 1, command: this.command, status: this.status, cacheLine: this.cacheLine, latency: this.latency,
-      interruptLine: this.interruptLine, bars: [...this.barValue],
+      interruptLine: this.interruptLine, intx: this.intx, bars: [...this.barValue],
     };
   }
 
@@ -206,6 +208,8 @@ export class PciFunction {
     f.cacheLine = u('cacheLine', s.cacheLine, 0xff);
     f.latency = u('latency', s.latency, 0xff);
     f.interruptLine = u('interruptLine', s.interruptLine, 0xff);
+    if (typeof s.intx !== 'boolean') throw new InvalidArgumentError('PCI function state: intx must be a boolean');
+    f.intx = s.intx;
     for (let i = 0; i < 6; i++) f.barValue[i] = u(`bars[${i}]`, s.bars[i], 0xffff_ffff);
     f.updateMappings();
     return f;

@@ -24,10 +24,11 @@ import { lapicTarget } from './targets/lapic.js';
 import { pcTestdevTarget } from './targets/pc-testdev.js';
 import { picTarget } from './targets/pic8259.js';
 import { uartTarget } from './targets/uart16550.js';
+import { pciFunctionTarget } from './targets/pci-function.js';
 
 export { LIB_MODULES, type DeviceLib } from './harness.js';
 
-export const DEVICE_NAMES = ['uart16550', 'ioapic', 'lapic', 'pic8259', 'fw-cfg', 'pc-testdev', 'debug-exit'] as const;
+export const DEVICE_NAMES = ['uart16550', 'ioapic', 'lapic', 'pic8259', 'fw-cfg', 'pc-testdev', 'debug-exit', 'pci-function'] as const;
 export type DeviceName = (typeof DEVICE_NAMES)[number];
 
 const TARGETS: Record<DeviceName, AnyTarget> = {
@@ -38,6 +39,7 @@ const TARGETS: Record<DeviceName, AnyTarget> = {
   'fw-cfg': fwCfgTarget,
   'pc-testdev': pcTestdevTarget,
   'debug-exit': debugExitTarget,
+  'pci-function': pciFunctionTarget,
 };
 
 export interface FuzzOptions {

@@ -18,6 +18,7 @@ import type * as IoapicModule from '../../src/irqchip/ioapic.js';
 import type * as LapicModule from '../../src/irqchip/lapic.js';
 import type * as PicModule from '../../src/irqchip/pic8259.js';
 import type * as RteModule from '../../src/irqchip/rte.js';
+import type * as PciModule from '../../src/pci/function.js';
 
 /** The modules under test, passed in (from src/ under vitest, from dist/ in the script). */
 export interface DeviceLib {
@@ -30,6 +31,7 @@ export interface DeviceLib {
   fwCfg: typeof FwCfgModule;
   pcTestdev: typeof PcTestdevModule;
   debugExit: typeof DebugExitModule;
+  pci: typeof PciModule;
   errors: typeof ErrorsModule;
 }
 
@@ -44,6 +46,7 @@ export const LIB_MODULES: Readonly<Record<keyof DeviceLib, string>> = {
   fwCfg: 'devices/fw-cfg.js',
   pcTestdev: 'devices/pc-testdev.js',
   debugExit: 'devices/debug-exit.js',
+  pci: 'pci/function.js',
   errors: 'errors.js',
 };
 

@@ -9,6 +9,7 @@ import * as ioapic from '../../src/irqchip/ioapic.js';
 import * as lapic from '../../src/irqchip/lapic.js';
 import * as pic from '../../src/irqchip/pic8259.js';
 import * as rte from '../../src/irqchip/rte.js';
+import * as pci from '../../src/pci/function.js';
 import type { DeviceLib } from './harness.js';
 
-export const srcLib: DeviceLib = { uart, irq, ioapic, rte, lapic, pic, fwCfg, pcTestdev, debugExit, errors };
+export const srcLib: DeviceLib = { uart, irq, ioapic, rte, lapic, pic, fwCfg, pcTestdev, debugExit, pci, errors };
