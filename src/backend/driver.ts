@@ -142,14 +142,20 @@ function roundRobinTurn(vcpus: readonly Vcpu[], s: ExitServer): boolean {
  */
 export async function driveRoundRobin(vcpus: readonly Vcpu[], s: ExitServer): Promise<DriveEnd> {
   let turns = 0;
+  let idleTurns = 0;
   while (!s.stopping()) {
     const progress = roundRobinTurn(vcpus, s);
     if (s.stopping()) break;
     if (!progress) {
       if (!s.mayWake?.()) return 'idle';
-      await yieldToEventLoop();
-    } else if (++turns % 16 === 0) {
-      await yieldToEventLoop();
+      // Only something outside can wake a vCPU now (an eventfd line, input): wait for the event
+      // loop, first at once, then backing off to a few milliseconds, not spinning a core meanwhile.
+      const wait = idleTurns < 16 ? 0 : Math.min(1 << Math.min(idleTurns - 16, 3), 8);
+      idleTurns++;
+      await (wait === 0 ? yieldToEventLoop() : new Promise<void>((resolve) => setTimeout(resolve, wait)));
+    } else {
+      idleTurns = 0;
+      if (++turns % 16 === 0) await yieldToEventLoop();
     }
   }
   return 'stopped';
