@@ -24,9 +24,10 @@
  *
  * Deviations, on purpose: the factorial and the DMA complete at once (QEMU
  * uses a thread and a 100 ms timer; a guest polls the busy bits either way,
- * and here runs are deterministic). A DMA outside the buffer or the 28-bit
- * mask is a counted guest error that transfers nothing (QEMU aborts the
- * whole VM with hw_error). Accesses below 0x80 are 4 bytes, 4 or 8 from
+ * and here runs are deterministic). A DMA whose device side leaves the
+ * buffer is a counted guest error that moves nothing (QEMU logs it and
+ * copies past its buffer anyway); a RAM address beyond the 28-bit mask is
+ * clamped to it with a guest error, as QEMU does. Accesses below 0x80 are 4 bytes, 4 or 8 from
  * 0x80 (8-byte accesses arrive as two dwords here); anything else is a
  * guest error (reads all ones). The 64-bit DMA registers take a dword at
  * +0 (which clears the upper half, as QEMU's 64-bit assignment does) and at
@@ -140,9 +141,10 @@ export class Edu {
       case 0x90: this.dma.count = [v, 0]; return;
       case 0x94: this.dma.count[1] = v; return;
       case 0x98:
-        if (this.dmaCmd & DMA_START) return; // busy: QEMU ignores the write
+        // A write without the start bit, or while a transfer runs, is ignored (QEMU's edu_mmio_write).
+        if (!(v & DMA_START) || (this.dmaCmd & DMA_START)) return;
         this.dmaCmd = v & (DMA_START | DMA_TO_RAM | DMA_IRQ);
-        if (this.dmaCmd & DMA_START) this.runDma();
+        this.runDma();
         return;
       default:
         return; // read-only or unimplemented: dropped, as QEMU's edu_mmio_write does
@@ -222,11 +224,16 @@ export class Edu {
     const count = this.dma.count[0]! + this.dma.count[1]! * 2 ** 32;
     const toRam = (this.dmaCmd & DMA_TO_RAM) !== 0;
     const devAddr = toRam ? src : dst;
-    const ramAddr = toRam ? dst : src;
+    let ramAddr = toRam ? dst : src;
+    // The RAM side is clamped to the DMA mask, as QEMU's edu_clamp_addr does (a logged guest error).
+    if (ramAddr % 2 ** 28 !== ramAddr) {
+      this.guestError(`DMA address 0x${ramAddr.toString(16)} clamped to the 28-bit mask`);
+      ramAddr %= 2 ** 28;
+    }
     const inBuffer = devAddr >= EDU_DMA_BUFFER && count <= EDU_DMA_SIZE && devAddr + count <= EDU_DMA_BUFFER + EDU_DMA_SIZE;
-    const inMask = ramAddr <= EDU_DMA_MASK && ramAddr + count <= EDU_DMA_MASK + 1;
-    if (!inBuffer || !inMask) {
-      this.guestError(`DMA of ${count} bytes ${toRam ? 'from 0x' + devAddr.toString(16) + ' to RAM 0x' + ramAddr.toString(16) : 'from RAM 0x' + ramAddr.toString(16) + ' to 0x' + devAddr.toString(16)} is outside the buffer or the 28-bit mask`);
+    if (!inBuffer) {
+      // QEMU logs this and copies anyway, past its 4 KiB buffer; here nothing moves.
+      this.guestError(`DMA of ${count} bytes at device address 0x${devAddr.toString(16)} is outside the 4 KiB buffer at 0x40000`);
     } else if (count > 0) {
       const at = devAddr - EDU_DMA_BUFFER;
       if (toRam) {

@@ -77,20 +77,27 @@ describe('edu', () => {
     expect(log).toEqual(['intx 1', 'msi']);
   });
 
-  it('a DMA outside the buffer or the 28-bit mask, or one the IOMMU faults, transfers nothing and is a guest error; the VM goes on', () => {
+  it('a DMA past the buffer moves nothing, a RAM address past 28 bits is clamped, an IOMMU fault moves nothing: all guest errors, the VM goes on', () => {
     const { edu, log, ram, fault } = rig();
     const dma = (src: number, dst: number, count: number, cmd: number): void => {
       edu.write(0x80, 4, src); edu.write(0x88, 4, dst); edu.write(0x90, 4, count); edu.write(0x98, 4, cmd);
     };
     dma(0x2000, EDU_DMA_BUFFER + 0xff8, 16, 1); //              past the buffer's end
-    dma(0x1000_0000, EDU_DMA_BUFFER, 4, 1); //                   beyond 28 bits
+    ram.set([7, 7, 7, 7], 0x3000);
+    dma(0x1000_3000, EDU_DMA_BUFFER, 4, 1); //                   beyond 28 bits: clamped to 0x3000, as QEMU does
+    expect([...edu.dmaBuffer.subarray(0, 4)]).toEqual([7, 7, 7, 7]);
     fault(0x2000);
     dma(0x2000, EDU_DMA_BUFFER, 4, 1);
-    ram.fill(0);
     dma(EDU_DMA_BUFFER, 0x2000, 4, 3);
     expect(log.filter((l) => l.startsWith('error'))).toHaveLength(4);
     expect(edu.read(0x98, 4) & 1).toBe(0);
     expect(edu.guestErrors).toBe(4);
+  });
+
+  it('a command without the start bit is ignored, as QEMU does', () => {
+    const { edu } = rig();
+    edu.write(0x98, 4, 0x6);
+    expect(edu.read(0x98, 4)).toBe(0);
   });
 
   it('the 64-bit registers: a dword at +0 clears the upper half, +4 is the upper half', () => {
