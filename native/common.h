@@ -39,7 +39,6 @@ int Ioctl(int fd, unsigned long request, A arg) {
 // Argument accessors: check type and range, throw ERR_INVALID_ARG otherwise.
 // Nothing is truncated: a value outside the field's range is an error.
 uint32_t ArgU32(const Napi::CallbackInfo& info, size_t i, const char* name);
-int64_t ArgI64(const Napi::CallbackInfo& info, size_t i, const char* name);
 uint64_t ArgU64(const Napi::CallbackInfo& info, size_t i, const char* name);
 uint64_t ValueU64(Napi::Env env, Napi::Value v, const char* name);
 uint32_t ValueU32(Napi::Env env, Napi::Value v, const char* name);

@@ -41,6 +41,7 @@ export const EDU_ID = 0x0100_00ed;
 export const EDU_BAR_SIZE = 0x10_0000;
 export const EDU_DMA_BUFFER = 0x4_0000;
 export const EDU_DMA_SIZE = 0x1000;
+/** The device's DMA address mask (28 bits, QEMU's default dma_mask). */
 export const EDU_DMA_MASK = 2 ** 28 - 1;
 
 const STATUS_COMPUTING = 0x01;
@@ -226,9 +227,9 @@ export class Edu {
     const devAddr = toRam ? src : dst;
     let ramAddr = toRam ? dst : src;
     // The RAM side is clamped to the DMA mask, as QEMU's edu_clamp_addr does (a logged guest error).
-    if (ramAddr % 2 ** 28 !== ramAddr) {
+    if (ramAddr % (EDU_DMA_MASK + 1) !== ramAddr) {
       this.guestError(`DMA address 0x${ramAddr.toString(16)} clamped to the 28-bit mask`);
-      ramAddr %= 2 ** 28;
+      ramAddr %= EDU_DMA_MASK + 1;
     }
     const inBuffer = devAddr >= EDU_DMA_BUFFER && count <= EDU_DMA_SIZE && devAddr + count <= EDU_DMA_BUFFER + EDU_DMA_SIZE;
     if (!inBuffer) {
