@@ -7,6 +7,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   kvmaddon::InitSystem(env, exports);
   kvmaddon::InitVm(env, exports);
   kvmaddon::InitVcpu(env, exports);
+  kvmaddon::InitVcpuThread(env, exports);
   kvmaddon::InitMemory(env, exports);
   kvmaddon::InitEventfd(env, exports);
   kvmaddon::InitLayout(env, exports);

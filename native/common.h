@@ -63,6 +63,7 @@ void InitVcpu(Napi::Env env, Napi::Object exports);
 void InitMemory(Napi::Env env, Napi::Object exports);
 void InitEventfd(Napi::Env env, Napi::Object exports);
 void InitLayout(Napi::Env env, Napi::Object exports);
+void InitVcpuThread(Napi::Env env, Napi::Object exports);
 
 }  // namespace kvmaddon
 

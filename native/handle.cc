@@ -19,6 +19,7 @@ const char* KindName(Kind k) {
     case Kind::Eventfd: return "eventfd";
     case Kind::Poller: return "poller";
     case Kind::File: return "file";
+    case Kind::Thread: return "thread";
   }
   return "?";
 }
@@ -409,7 +410,8 @@ int AnyFd(const Napi::CallbackInfo& info, size_t i, const char* name, const char
         case Kind::Kvm:
         case Kind::File:
         case Kind::Eventfd: return std::static_pointer_cast<FdResource>(r)->Get(env, syscall);
-        case Kind::Poller: break;
+        case Kind::Poller:
+        case Kind::Thread: break;
       }
     }
     allowed += allowed.empty() ? KindName(k) : std::string(" or ") + KindName(k);

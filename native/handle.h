@@ -32,7 +32,7 @@
 
 namespace kvmaddon {
 
-enum class Kind { Kvm, Vm, Vcpu, Eventfd, Poller, File };
+enum class Kind { Kvm, Vm, Vcpu, Eventfd, Poller, File, Thread };
 const char* KindName(Kind k);
 
 // Something with an fd (or a thread) that must be released exactly once.

@@ -17,7 +17,7 @@
 //                                      (rte-rewrite.elf: 24 RTEs changed per round, one interrupt per round)
 //   route_pushes_per_same_rte_write    the same when every round rewrites the same values
 //   ioapic_storm_vs_qemu  wall time of ioapic-storm.elf n=N under QEMU split irqchip on KVM ÷ ours on KVM
-//   threaded_exit_ratio   exits/s with the vCPU on its own thread ÷ with KVM_RUN on the device thread
+//   threaded_exit_ratio   exits/s with the vCPU on its own (native) thread ÷ with KVM_RUN on the device thread
 //
 // Throughput figures take the best of several alternated runs: this nested host's
 // speed wanders by ±15% from run to run, for the references and for us alike.
@@ -254,9 +254,9 @@ if (want('ioapic_storm_vs_qemu')) {
 }
 
 // threaded_exit_ratio -----------------------------------------------------------------
-// exits/s of bench-pio.elf with its vCPU on a thread of its own (what --cpus N > 1 and
-// stdin input use: KVM_RUN in a worker, the exit handed to the device thread through
-// shared memory) ÷ exits/s with KVM_RUN on the device thread; alternated, best of R.
+// exits/s of bench-pio.elf with its vCPU on a thread of its own (what --cpus N > 1 uses:
+// KVM_RUN on a native thread, the exit handed to the device thread through a shared
+// control block) ÷ exits/s with KVM_RUN on the device thread; alternated, best of R.
 if (want('threaded_exit_ratio')) {
   if (kvmWhy) print('threaded_exit_ratio', 'skipped', kvmWhy);
   else {

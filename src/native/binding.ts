@@ -142,13 +142,14 @@ export interface NativeHandle<K extends HandleKind = HandleKind> {
   readonly closed: boolean;
   close(): void;
 }
-export type HandleKind = 'kvm' | 'vm' | 'vcpu' | 'eventfd' | 'poller' | 'file';
+export type HandleKind = 'kvm' | 'vm' | 'vcpu' | 'eventfd' | 'poller' | 'file' | 'thread';
 export type KvmHandle = NativeHandle<'kvm'>;
 export type VmHandle = NativeHandle<'vm'>;
 export type VcpuHandle = NativeHandle<'vcpu'>;
 export type EventfdHandle = NativeHandle<'eventfd'>;
 export type PollerHandle = NativeHandle<'poller'>;
 export type FileHandle = NativeHandle<'file'>;
+export type ThreadHandle = NativeHandle<'thread'>;
 
 /**
  * The addon's exports. Each doc line names the ioctl or syscall it wraps.
@@ -213,6 +214,20 @@ export interface NativeBinding {
    * makes the next one return -EINTR at once). Userspace clears immediate_exit.
    */
   kick(vcpu: VcpuHandle): void;
+  /**
+   * A native thread of the vCPU's own that enters KVM_RUN when told to
+   * (native/vcpu-thread.cc): control block through vcpuThreadControl, RUN
+   * stored there, vcpuThreadWake when the thread sleeps; `onExit` is called
+   * on this JS thread after an exit JS waits for. close() stops and joins it
+   * (kicking it out of KVM_RUN); so does the environment's teardown.
+   */
+  vcpuThreadCreate(vcpu: VcpuHandle, onExit: () => void): ThreadHandle;
+  /** The thread's control block: 16 int32 slots (STATE, RESULT, ERR, SLEEPING, WAITING, ...). */
+  vcpuThreadControl(thread: ThreadHandle): ArrayBuffer;
+  /** Wakes the thread from its futex sleep on STATE. */
+  vcpuThreadWake(thread: ThreadHandle): void;
+  /** Whether a pending onExit keeps the event loop alive (on while JS waits). */
+  vcpuThreadRef(thread: ThreadHandle, ref: boolean): void;
   /** A number another thread passes to attachVcpu (never reused in this process). */
   vcpuShareId(vcpu: VcpuHandle): number;
   /**

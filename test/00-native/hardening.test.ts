@@ -198,6 +198,48 @@ describe.skipIf(!b)(`issue 7 findings, each in a child process${nativeSkipSuffix
     });
   });
 
+  /** Child-script source: the kvm backend's vCPU 0 asleep in KVM_RUN on its own (native) thread, as `vm`, `v`, `running`. */
+  const haltedOnThread = (binding: string): string => `
+      const { KvmHypervisor } = await import(${binding}.replace('native/binding.js', 'backend/kvm/index.js'));
+      const hv = new KvmHypervisor();
+      const vm = hv.createVm();
+      vm.setTssAddr(0xfffbd000);
+      vm.enableCap('KVM_CAP_SPLIT_IRQCHIP', [24]);
+      const ram = vm.allocateMemory(0x10000);
+      vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x10000, memory: ram });
+      ram.bytes.set(${JSON.stringify(HALT_FOREVER)}, 0x1000);
+      const v = vm.createVcpu(0);
+      const s = v.getSregs(); v.setSregs({ ...s, cs: { ...s.cs, base: 0n, selector: 0 } });
+      v.setRegs({ ...v.getRegs(), rip: 0x1000n, rflags: 2n });
+      const running = v.runOnThread();
+      await new Promise((r) => setTimeout(r, 200));
+  `;
+
+  it.skipIf(!onKvm || !distBuilt())(`7. process.exit() with a backend vCPU asleep in KVM_RUN on its own thread${needKvm}`, () => {
+    const r = runChild(`${haltedOnThread('BINDING')}
+      console.log('ok: halted');
+      process.exit(0);
+    `, { timeoutMs: 15_000 });
+    expectOk(r, 'ok: halted');
+  });
+
+  it.skipIf(!onKvm || !distBuilt())(`7. a worker running a VMM, terminated by a parent that never loaded the addon, ends: its vCPU threads stop at its teardown${needKvm}`, () => {
+    const inner = `(async () => {
+      const { parentPort } = require('node:worker_threads');
+      ${haltedOnThread(JSON.stringify('BINDING_URL'))}
+      parentPort.postMessage('halted');
+    })();`;
+    const r = runChild(`
+      import { Worker } from 'node:worker_threads';
+      const src = ${JSON.stringify('__INNER__')}.replace('BINDING_URL', BINDING);
+      const w = new Worker(src, { eval: true, execArgv: [], env: { ...process.env } });
+      await new Promise((r, j) => { w.once('message', r); w.once('error', j); });
+      await w.terminate();
+      console.log('ok: terminated');
+    `.replace(JSON.stringify('__INNER__'), JSON.stringify(inner)), { timeoutMs: 15_000 });
+    expectOk(r, 'ok: terminated');
+  });
+
   it.skipIf(!onKvm || !distBuilt())(`7. a worker that runs a VMM and ends is not held by its own vCPU worker halted in KVM_RUN${needKvm}`, () => {
     // An eval worker is a CommonJS script: an async function instead of top-level await.
     const inner = `(async () => {

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BACKENDS, nativeSkipSuffix } from '../helpers/backends.js';
+import { BACKENDS } from '../helpers/backends.js';
 import { GUEST_DIR, runGuestAsync } from '../helpers/guests.js';
 import { SimHypervisor } from '../../src/backend/sim/index.js';
 import type { CpuidEntry, Vcpu, VcpuExit } from '../../src/backend/types.js';
@@ -16,8 +16,6 @@ import { exitServer, type RunContext, type StopReason } from '../../src/machine/
 import { driveOnThreads, driveRoundRobin } from '../../src/backend/driver.js';
 import { fakeVcpu } from '../helpers/fake-vcpu.js';
 import { cpuidForVcpu, X86Machine } from '../../src/machine/x86-pc.js';
-import { VcpuThread } from '../../src/backend/kvm/vcpu-thread.js';
-import { bindingPath } from '../../src/native/binding.js';
 
 const SMP_BOOT = join(GUEST_DIR, 'smp-boot.elf');
 
@@ -71,21 +69,6 @@ describe('threaded run loop', () => {
     ctx.vcpu = vcpus[0]!;
     await expect(runVcpusThreaded(ctx, vcpus)).rejects.toThrow('EFAULT');
     expect(log).toContain('kick 0');
-  });
-});
-
-describe('vCPU thread', () => {
-  it('a thread that cannot start fails its runs with EIO and the reason, without crashing or hanging', async () => {
-    const t = new VcpuThread('/nonexistent/kvm.node', 1_000_000, 'vcpu-test');
-    await expect(t.run()).rejects.toMatchObject({ code: 'EIO', syscall: 'KVM_RUN', message: expect.stringContaining('Cannot find module') });
-    await expect(t.run()).rejects.toMatchObject({ code: 'EIO' });
-  });
-
-  it.skipIf(!bindingPath())(`a thread given a vCPU share id that names no live vCPU fails its runs with EIO and says so${nativeSkipSuffix()}`, async () => {
-    // The worker loads the addon and attaches by id; an id never handed out (or of a closed vCPU) is refused there.
-    const t = new VcpuThread(bindingPath()!, 123_456_789, 'vcpu-test');
-    await expect(t.run()).rejects.toMatchObject({ code: 'EIO', syscall: 'KVM_RUN', message: expect.stringContaining('the vcpu handle is closed') });
-    t.stop();
   });
 });
 

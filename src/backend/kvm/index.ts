@@ -3,7 +3,7 @@
  * Thin: argument shaping, fd lifetime and exit decoding; no policy.
  */
 import {
-  bindingPath, loadBinding, type EventfdHandle, type HandleKind, type NativeBinding, type NativeHandle, type PollerHandle,
+  loadBinding, type EventfdHandle, type HandleKind, type NativeBinding, type NativeHandle, type PollerHandle,
   type VcpuHandle,
 } from '../../native/binding.js';
 import { VcpuThread } from './vcpu-thread.js';
@@ -329,11 +329,7 @@ export class KvmVcpu implements Vcpu {
 
   async runOnThread(): Promise<VcpuExit> {
     if (this.h.closed) throw new ClosedError(`vCPU ${this.id}`);
-    if (!this.thread) {
-      const addon = bindingPath();
-      if (!addon) throw new InvalidArgumentError('the native addon is not loaded');
-      this.thread = new VcpuThread(addon, this.b.vcpuShareId(this.native), `vcpu${this.id}`);
-    }
+    this.thread ??= new VcpuThread(this.b, this.native, `vcpu${this.id}`);
     let r: number;
     try {
       r = await this.thread.run();
@@ -385,14 +381,14 @@ export class KvmVcpu implements Vcpu {
   }
 
   /**
-   * Closes the vCPU: its kvm_run buffer is detached and unmapped at once. A
-   * vCPU inside KVM_RUN on its thread is kicked out, and the addon closes the
-   * fd when that KVM_RUN returns; the thread then ends.
+   * Closes the vCPU: its thread, if it has one, is kicked out of KVM_RUN and
+   * joined first; then the kvm_run buffer is detached and unmapped and the fd
+   * closed.
    */
   close(): void {
     if (this.h.closed) return;
-    this.h.close();
     this.thread?.stop();
+    this.h.close();
   }
 }
 
