@@ -11,6 +11,7 @@
         "native/memory.cc",
         "native/system.cc",
         "native/vcpu.cc",
+        "native/vcpu-thread.cc",
         "native/vm.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
