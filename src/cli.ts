@@ -6,7 +6,7 @@ import { fstatSync, readFileSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { openHypervisor, type BackendChoice } from './backend/index.js';
 import { createLogger, logTraceEvents, LOG_LEVELS, type LogLevel } from './log.js';
-import { X86Machine, MAX_CPUS, MAX_MEM_MIB } from './machine/x86-pc.js';
+import { X86Machine, MAX_CPUS, MAX_MEM_MIB, PCI_DEVICES, type PciDeviceName } from './machine/x86-pc.js';
 import { trace } from './trace/events.js';
 import { unhandledAccessHint } from './machine/hints.js';
 import { VmmError } from './errors.js';
@@ -28,6 +28,8 @@ Options:
                           0xfec00000 (UART on pin 4), the 8259 pair, pc-testdev,
                           fw_cfg (QEMU's -machine pc,kernel-irqchip=split);
                           none: no irqchip at all, hlt exits to the VMM
+  --device NAME           a PCI device on bus 0 (split irqchip), as QEMU's
+                          -device: edu (QEMU's educational device); repeatable
   --cpus N                vCPUs, 1..${MAX_CPUS} (default 1); more than one needs
                           the split irqchip (the guest starts the APs with
                           INIT/SIPI; on KVM each vCPU runs on its own thread)
@@ -70,6 +72,7 @@ export async function main(argv: string[]): Promise<number> {
         initrd: { type: 'string' },
         irqchip: { type: 'string', default: 'split' },
         cpus: { type: 'string', default: '1' },
+        device: { type: 'string', multiple: true, default: [] },
         'log-level': { type: 'string', default: 'warn' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -94,6 +97,9 @@ export async function main(argv: string[]): Promise<number> {
   if (!Number.isInteger(memMiB) || memMiB < 2 || memMiB > MAX_MEM_MIB) return fail(`--mem must be an integer 2..${MAX_MEM_MIB}`, EX_USAGE);
   const cpus = Number(values.cpus);
   if (!/^[0-9]+$/.test(values.cpus) || cpus < 1 || cpus > MAX_CPUS) return fail(`--cpus must be an integer 1..${MAX_CPUS}`, EX_USAGE);
+  const devices = values.device as string[];
+  for (const d of devices) if (!(PCI_DEVICES as readonly string[]).includes(d)) return fail(`--device must be one of ${PCI_DEVICES.join(', ')}, not "${d}"`, EX_USAGE);
+  if (devices.length > 0 && irqchip !== 'split') return fail('--device needs the split irqchip (the PCI bus is on that machine), not --irqchip none', EX_USAGE);
   if (cpus > 1 && irqchip !== 'split') return fail(`--cpus ${cpus} needs the split irqchip (the APs start through the in-kernel LAPIC), not --irqchip none`, EX_USAGE);
 
   const log = createLogger(level);
@@ -130,7 +136,7 @@ export async function main(argv: string[]): Promise<number> {
   let stopSignals = (): void => {};
   try {
     machine = new X86Machine({
-      hypervisor, image: bytes, memMiB, cmdline: values.cmdline, irqchip, cpus,
+      hypervisor, image: bytes, memMiB, cmdline: values.cmdline, irqchip, cpus, devices: devices as PciDeviceName[],
       ...(initrd ? { modules: [{ data: initrd, cmdline: values.initrd ?? '' }] } : {}),
       serialOut: (b) => { writeSync(1, b); },
     });

@@ -70,6 +70,11 @@ export class MmioBus {
     this.mappings.push({ base, length, device, name });
   }
 
+  /** Removes every window of `device` (a PCI BAR being moved or turned off). */
+  unregister(device: BusDevice): void {
+    for (let i = this.mappings.length - 1; i >= 0; i--) if (this.mappings[i]!.device === device) this.mappings.splice(i, 1);
+  }
+
   private find(address: number): Mapping | undefined {
     for (const m of this.mappings) if (address >= m.base && address < m.base + m.length) return m;
     return undefined;

@@ -21,7 +21,7 @@ const RANGES: readonly Range[] = [
   { space: 'pio', from: 0x60, to: 0x60, what: 'the i8042 keyboard controller, which this machine does not model' },
   { space: 'pio', from: 0x64, to: 0x64, what: 'the i8042 keyboard controller, which this machine does not model' },
   { space: 'pio', from: 0x70, to: 0x71, what: 'the RTC/CMOS, which this machine does not model' },
-  { space: 'pio', from: 0xcf8, to: 0xcff, what: 'a PCI host bridge, which this machine does not have' },
+  { space: 'pio', from: 0xcf8, to: 0xcff, what: 'the PCI configuration ports', splitHas: true },
   { space: 'pio', from: 0x2f8, to: 0x2ff, what: 'COM2; only COM1 (0x3f8) exists' },
   { space: 'pio', from: 0x3e8, to: 0x3ef, what: 'COM3; only COM1 (0x3f8) exists' },
   { space: 'pio', from: 0x2e8, to: 0x2ef, what: 'COM4; only COM1 (0x3f8) exists' },

@@ -16,6 +16,8 @@ import { EventfdIrqLine, type LineKind } from '../irq/line.js';
 import { Pic8259Pair } from '../irqchip/pic8259.js';
 import { FwCfg } from '../devices/fw-cfg.js';
 import { PcTestdevIoport, PcTestdevIrq, PC_TESTDEV_IOPORT, PC_TESTDEV_IRQ_BASE, PC_TESTDEV_IRQ_LINES } from '../devices/pc-testdev.js';
+import { PciHost, PCI_CONFIG_ADDRESS } from '../pci/host.js';
+import { EduPci } from './edu-pci.js';
 import { exitServer, type RunContext, type StopReason } from './run-loop.js';
 import type { DriveEnd, ExitServer } from '../backend/driver.js';
 
@@ -56,6 +58,24 @@ export interface X86MachineOptions {
    * reach a guest halted inside KVM_RUN gets there through wakeOnInput().
    */
   vcpuThreads?: boolean;
+  /**
+   * PCI devices on bus 0 (irqchip 'split'), as QEMU's -device: 'edu' (QEMU's
+   * educational device, at 00:03.0 for the first). BARs are placed and decode
+   * enabled as firmware would.
+   */
+  devices?: readonly PciDeviceName[];
+}
+
+export type PciDeviceName = 'edu';
+export const PCI_DEVICES: readonly PciDeviceName[] = ['edu'];
+/** Where firmware places BARs: the top of the PCI hole, below the IOAPIC. */
+const PCI_MMIO_BASE = 0xfe00_0000;
+/** The first slot for -device devices (00:00.0 is the host bridge). */
+const PCI_FIRST_SLOT = 3;
+
+/** The IOAPIC pin of INTx `pin` (1 = INTA#) at `slot`: PIRQ A..D on pins 16..19, rotated by slot (Q35's PIRQ swizzle). */
+export function pciIntxPin(slot: number, pin: number): number {
+  return 16 + ((slot + pin - 1) & 3);
 }
 
 export const UART_IOAPIC_PIN = 4;
@@ -127,6 +147,10 @@ export class X86Machine {
    * ExtINT mode.
    */
   readonly pic: Pic8259Pair | null = null;
+  /** PCI bus 0 (irqchip 'split'): the host bridge and the -device devices. */
+  readonly pci: PciHost | null = null;
+  /** The edu devices, in the order asked for. */
+  readonly edus: EduPci[] = [];
   private readonly ctx: RunContext;
   private readonly server: ExitServer;
   port80Writes = 0;
@@ -144,6 +168,10 @@ export class X86Machine {
     if (cpus > 1 && opts.irqchip !== 'split') {
       throw new InvalidArgumentError(`${cpus} vCPUs need irqchip 'split' (APs are started by INIT/SIPI through the in-kernel LAPIC)`);
     }
+    const devices = opts.devices ?? [];
+    if (devices.length > 0 && opts.irqchip !== 'split') throw new InvalidArgumentError('PCI devices need irqchip \'split\' (the PCI bus and its interrupts are on that machine)');
+    for (const d of devices) if (!PCI_DEVICES.includes(d)) throw new InvalidArgumentError(`unknown device '${String(d)}' (known: ${PCI_DEVICES.join(', ')})`);
+    if (devices.length > 8) throw new InvalidArgumentError(`at most 8 PCI devices, got ${devices.length}`);
     const hv = opts.hypervisor;
     const maxVcpus = hv.checkExtension('KVM_CAP_MAX_VCPUS') || hv.checkExtension('KVM_CAP_NR_VCPUS');
     if (maxVcpus > 0 && cpus > maxVcpus) throw new InvalidArgumentError(`cpus ${cpus} exceeds this hypervisor's KVM_CAP_MAX_VCPUS (${maxVcpus})`);
@@ -223,6 +251,22 @@ export class X86Machine {
         this.pio.register(PC_TESTDEV_IOPORT, 4, new PcTestdevIoport(), 'pc-testdev-ioport');
         const fwcfg = new FwCfg({ ramSize: size, cpus, maxCpus: cpus }, (what) => trace('vmm:device:guest-error', { device: 'fw_cfg', what }));
         this.pio.register(FW_CFG_BASE, 2, fwcfg, 'fw_cfg');
+        const pci = new PciHost({ onGuestError: (what) => trace('vmm:device:guest-error', { device: 'pci', what }) });
+        this.pci = pci;
+        this.pio.register(PCI_CONFIG_ADDRESS, 8, pci.ports, 'pci-config');
+        devices.forEach((_d, i) => {
+          const slot = PCI_FIRST_SLOT + i;
+          const line = pciIntxPin(slot, 1);
+          const edu = new EduPci({
+            mmio: this.mmio, ram: ram.bytes,
+            sendMsi: (m) => { this.vm.signalMsi(m); },
+            setIntx: (level) => chip.setIrq(line, level),
+            onGuestError: (what) => trace('vmm:device:guest-error', { device: 'edu', what }),
+          });
+          pci.plug(slot, edu.fn);
+          edu.firmwareSetup(PCI_MMIO_BASE + i * 0x10_0000, line);
+          this.edus.push(edu);
+        });
       }
       this.ctx = {
         pio: this.pio, mmio: this.mmio, stop: null, exits: 0,

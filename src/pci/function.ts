@@ -88,6 +88,8 @@ export interface BarMapping { kind: BarKind; base: number; size: number }
 export interface PciFunctionOutputs {
   /** A BAR's decoded window changed (turned on, moved, or turned off). */
   onBar?(index: number, mapping: BarMapping | null): void;
+  /** The guest wrote the command register (bus master, INTx disable may have changed). */
+  onCommand?(command: number): void;
   /** Counted and traced like every guest error; never thrown. */
   onGuestError?(what: string): void;
 }
@@ -176,12 +178,22 @@ export class PciFunction {
 
   write(offset: number, size: number, value: number): void {
     if (!this.validAccess(offset, size)) return;
-    const cap = this.capabilityAt(offset);
-    if (cap && offset >= cap.offset + 2) {
-      if (offset + size > cap.offset + cap.length) { this.guestError(`write across the end of capability 0x${cap.id.toString(16)}`); return; }
-      cap.write(offset - cap.offset, size, value);
+    // A capability takes the bytes of the access that fall in its body (past its ID and
+    // next-pointer bytes, which are read-only); bytes outside it are dropped, as the
+    // write masks of a real function drop them (a dword write to MSI's 16-bit data
+    // register, or one that covers the ID, next pointer and control together).
+    const caps = (this.spec.capabilities ?? []).filter((c) => offset < c.offset + c.length && c.offset + 2 < offset + size);
+    if (caps.length > 0) {
+      for (const c of caps) {
+        const from = Math.max(offset, c.offset + 2);
+        const to = Math.min(offset + size, c.offset + c.length);
+        const sub = to - from;
+        const bits = (value >>> (8 * (from - offset))) >>> 0;
+        c.write(from - c.offset, sub, sub >= 4 ? bits : bits & ((1 << (8 * sub)) - 1));
+      }
       return;
     }
+    if (this.capabilityAt(offset)) return; // only the read-only ID/next bytes
     // Header registers are written as whole dwords with byte enables, as the bus does.
     const dword = offset & ~3;
     const shift = 8 * (offset & 3);
@@ -287,6 +299,7 @@ export class PciFunction {
         // Status: error bits are write-one-to-clear; the rest is read-only.
         this.status &= ~((v >>> 16) & STATUS_RW1C & (mask >>> 16));
         this.updateMappings();
+        this.out.onCommand?.(this.command);
         return;
       }
       case 0x0c: {

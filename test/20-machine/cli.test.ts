@@ -89,6 +89,17 @@ describe('vmm CLI', () => {
     expect(new Set(lines.map((l) => JSON.parse(l).address)).size).toBe(lines.length);
   });
 
+  it('--device edu puts QEMU\'s educational PCI device on bus 0; an unknown device, or one without the split irqchip, is a usage error', () => {
+    const g = listGuests().find((x) => x.name === 'edu')!;
+    const r = vmm(['run', g.elf, '--backend', 'sim', '--device', 'edu']);
+    expect(r.stdout).toBe(g.serial);
+    expect(r.status).toBe(g.exitStatus);
+    expect(vmm(['run', g.elf, '--backend', 'sim', '--device', 'e1000']).status).toBe(64);
+    expect(vmm(['run', g.elf, '--backend', 'sim', '--device', 'edu', '--irqchip', 'none']).status).toBe(64);
+    // Without the device the guest looks for it and says so.
+    expect(vmm(['run', g.elf, '--backend', 'sim']).stdout).toContain('edu: not found on bus 0');
+  });
+
   it('--initrd loads a module: a missing file is a usage error', () => {
     expect(vmm(['run', hello.elf, '--initrd', '/nonexistent/initrd']).status).toBe(64);
     const r = vmm(['run', hello.elf, '--backend', 'sim', '--initrd', VMM]);

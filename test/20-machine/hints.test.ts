@@ -15,7 +15,7 @@ describe('unhandled-access hints', () => {
     ['pio', 0x2005, 'none', "looks like pc-testdev's IRQ lines: try --irqchip split"],
     ['pio', 0x510, 'none', "looks like QEMU's fw_cfg: try --irqchip split"],
     ['pio', 0x43, 'split', 'looks like the i8254 PIT, which this machine does not model (use the LAPIC timer)'],
-    ['pio', 0xcf8, 'split', 'looks like a PCI host bridge, which this machine does not have'],
+    ['pio', 0xcf8, 'none', 'looks like the PCI configuration ports: try --irqchip split'],
     ['pio', 0x2f8, 'none', 'looks like COM2; only COM1 (0x3f8) exists'],
   ] as const)('%s 0x%s with --irqchip %s: %s', (space, address, irqchip, hint) => {
     expect(unhandledAccessHint(space, address, irqchip)).toBe(hint);

@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Hypervisor } from '../../src/backend/types.js';
-import { X86Machine, type RunResult } from '../../src/machine/x86-pc.js';
+import { X86Machine, type PciDeviceName, type RunResult } from '../../src/machine/x86-pc.js';
 
 export const GUEST_DIR = join(import.meta.dirname, '..', '..', 'guests', 'x86');
 
@@ -25,6 +25,8 @@ export interface GuestExpectation {
   qemuAccel?: 'kvm' | 'tcg';
   /** vCPUs (our --cpus, QEMU's -smp); default 1. */
   cpus: number;
+  /** PCI devices on our machine (our --device, like QEMU's -device); default none. */
+  devices: PciDeviceName[];
 }
 
 /**
@@ -54,6 +56,7 @@ export function listGuests(opts: { all?: boolean } = {}): GuestExpectation[] {
         qemuDevices: e.qemuDevices ?? [],
         ...(e.qemuAccel ? { qemuAccel: e.qemuAccel } : {}),
         cpus: e.cpus ?? 1,
+        devices: e.devices ?? [],
       };
     })
     .filter((g): g is GuestExpectation => g !== null);
@@ -61,7 +64,7 @@ export function listGuests(opts: { all?: boolean } = {}): GuestExpectation[] {
 
 export interface GuestRun extends RunResult { serial: string }
 
-type GuestSpec = { elf: string; cmdline: string; memMiB: number; cpus?: number };
+type GuestSpec = { elf: string; cmdline: string; memMiB: number; cpus?: number; devices?: PciDeviceName[] };
 
 /** The machine for a guest on `hv`, and a reader of the serial output it has written so far. */
 function bootGuest(hv: Hypervisor, g: GuestSpec, irqchip: 'none' | 'split'): { m: X86Machine; serial: () => string } {
@@ -74,6 +77,7 @@ function bootGuest(hv: Hypervisor, g: GuestSpec, irqchip: 'none' | 'split'): { m
     serialOut: (b) => chunks.push(Buffer.from(b)),
     irqchip,
     cpus: g.cpus ?? 1,
+    devices: g.devices ?? [],
   });
   return { m, serial: () => Buffer.concat(chunks).toString('latin1') };
 }
