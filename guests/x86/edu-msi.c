@@ -78,7 +78,6 @@ int kmain(uint32_t magic, const struct multiboot_info *mbi) {
     cfg_write(dev, msi + 8, 0);
     cfg_write(dev, msi + 0xc, VEC);
 
-    __asm__ volatile("sti");
     e[0x60 / 4] = 0x1;
     r = quiet(1);
     say("MSI disabled: no interrupt", r); ok &= r;
