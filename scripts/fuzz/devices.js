@@ -6,7 +6,7 @@
 //
 //   --seed    the PRNG seed (0..2^32-1); default: a fresh one, printed so that a failure can be replayed
 //   --steps   inputs per device (default 1000000)
-//   --device  uart16550, ioapic, lapic, pic8259, fw-cfg, pc-testdev, debug-exit, pci-function (default: all)
+//   --device  uart16550, ioapic, lapic, pic8259, fw-cfg, pc-testdev, debug-exit, pci-function, msix (default: all)
 //   --dist    the compiled modules to fuzz (default dist/; build with npx tsc -p tsconfig.build.json)
 //
 // The device code comes from dist/, like every script here. The fuzzer itself is test code in TypeScript that

@@ -61,7 +61,10 @@ export class EduPci {
         deps.mmio.unregister(this.bar0);
         if (m) deps.mmio.register(m.base, m.size, this.bar0, 'edu-bar0');
       },
-      onCommand: () => this.updateIntx(),
+      onCommand: () => {
+        this.updateIntx();
+        if (this.fn.busMaster) this.msi.deliverPending();
+      },
       ...(deps.onGuestError ? { onGuestError: deps.onGuestError } : {}),
     });
   }

@@ -145,6 +145,13 @@ export class MsiCapability implements CapabilityRegion {
     // The pending bits are read-only.
   }
 
+  /**
+   * Sends the pending vectors that may go out now: the owner calls it when
+   * bus mastering turns on (a vector latched while it could not be sent is
+   * sent once the function may master the bus again).
+   */
+  deliverPending(): void { this.deliverUnmasked(); }
+
   /** Pending vectors no longer masked go out (§6.8.1.7). */
   private deliverUnmasked(): void {
     if (!this.enabled || !this.out.busMaster()) return;
@@ -311,6 +318,9 @@ export class MsixCapability implements CapabilityRegion {
     return true;
   }
 
+  /** As MsiCapability.deliverPending: pending vectors that may go out now do (bus mastering back on). */
+  deliverPending(): void { this.deliverUnmasked(); }
+
   /** Pending vectors no longer masked go out (all of them, or just `only`). */
   private deliverUnmasked(only?: number): void {
     if (!this.enabled || this.functionMasked || !this.out.busMaster()) return;
@@ -338,8 +348,11 @@ export class MsixCapability implements CapabilityRegion {
       return v;
     };
     c.control = u32(s.control, 'control') & (MSIX_ENABLE | MSIX_FUNCTION_MASK);
-    s.table.forEach((v, i) => { c.table[i] = u32(v, `table[${i}]`) & ((i & 3) === 3 ? VECTOR_MASKED : (i & 3) === 0 ? 0xffff_fffc : 0xffff_ffff); });
-    s.pending.forEach((v, i) => { c.pending[i] = u32(v, `pending[${i}]`); });
+    // Index loops, not forEach: a hole in an array (a deleted element) must be refused, not skipped.
+    for (let i = 0; i < s.table.length; i++) {
+      c.table[i] = (u32(s.table[i], `table[${i}]`) & ((i & 3) === 3 ? VECTOR_MASKED : (i & 3) === 0 ? 0xffff_fffc : 0xffff_ffff)) >>> 0;
+    }
+    for (let i = 0; i < s.pending.length; i++) c.pending[i] = u32(s.pending[i], `pending[${i}]`);
     const extra = spec.vectors % 32;
     if (extra && (c.pending[c.pending.length - 1]! >>> extra) !== 0) throw new InvalidArgumentError('MSI-X state: pending bits beyond the last vector');
     return c;

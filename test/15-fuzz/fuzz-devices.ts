@@ -25,10 +25,11 @@ import { pcTestdevTarget } from './targets/pc-testdev.js';
 import { picTarget } from './targets/pic8259.js';
 import { uartTarget } from './targets/uart16550.js';
 import { pciFunctionTarget } from './targets/pci-function.js';
+import { msixTarget } from './targets/msix.js';
 
 export { LIB_MODULES, type DeviceLib } from './harness.js';
 
-export const DEVICE_NAMES = ['uart16550', 'ioapic', 'lapic', 'pic8259', 'fw-cfg', 'pc-testdev', 'debug-exit', 'pci-function'] as const;
+export const DEVICE_NAMES = ['uart16550', 'ioapic', 'lapic', 'pic8259', 'fw-cfg', 'pc-testdev', 'debug-exit', 'pci-function', 'msix'] as const;
 export type DeviceName = (typeof DEVICE_NAMES)[number];
 
 const TARGETS: Record<DeviceName, AnyTarget> = {
@@ -40,6 +41,7 @@ const TARGETS: Record<DeviceName, AnyTarget> = {
   'pc-testdev': pcTestdevTarget,
   'debug-exit': debugExitTarget,
   'pci-function': pciFunctionTarget,
+  msix: msixTarget,
 };
 
 export interface FuzzOptions {

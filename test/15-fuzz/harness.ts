@@ -19,6 +19,7 @@ import type * as LapicModule from '../../src/irqchip/lapic.js';
 import type * as PicModule from '../../src/irqchip/pic8259.js';
 import type * as RteModule from '../../src/irqchip/rte.js';
 import type * as PciModule from '../../src/pci/function.js';
+import type * as MsiModule from '../../src/pci/msi.js';
 
 /** The modules under test, passed in (from src/ under vitest, from dist/ in the script). */
 export interface DeviceLib {
@@ -32,6 +33,7 @@ export interface DeviceLib {
   pcTestdev: typeof PcTestdevModule;
   debugExit: typeof DebugExitModule;
   pci: typeof PciModule;
+  msi: typeof MsiModule;
   errors: typeof ErrorsModule;
 }
 
@@ -47,6 +49,7 @@ export const LIB_MODULES: Readonly<Record<keyof DeviceLib, string>> = {
   pcTestdev: 'devices/pc-testdev.js',
   debugExit: 'devices/debug-exit.js',
   pci: 'pci/function.js',
+  msi: 'pci/msi.js',
   errors: 'errors.js',
 };
 

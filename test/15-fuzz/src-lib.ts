@@ -10,6 +10,7 @@ import * as lapic from '../../src/irqchip/lapic.js';
 import * as pic from '../../src/irqchip/pic8259.js';
 import * as rte from '../../src/irqchip/rte.js';
 import * as pci from '../../src/pci/function.js';
+import * as msi from '../../src/pci/msi.js';
 import type { DeviceLib } from './harness.js';
 
-export const srcLib: DeviceLib = { uart, irq, ioapic, rte, lapic, pic, fwCfg, pcTestdev, debugExit, pci, errors };
+export const srcLib: DeviceLib = { uart, irq, ioapic, rte, lapic, pic, fwCfg, pcTestdev, debugExit, pci, msi, errors };
