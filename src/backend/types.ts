@@ -193,7 +193,7 @@ export interface Vcpu {
   /**
    * KVM_RUN on the vCPU's own thread, the exit decoded on the calling JS
    * thread when it comes back; the event loop runs meanwhile. This is how
-   * several vCPUs run at once (KVM: a worker thread per vCPU that only
+   * several vCPUs run at once (KVM: a native thread per vCPU that only
    * enters KVM_RUN; the sim: one slice, run at once). After the first call
    * the vCPU belongs to its thread: run() is refused. One call at a time.
    */

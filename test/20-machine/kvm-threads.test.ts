@@ -1,9 +1,9 @@
 /**
  * The KVM backend's vCPU threads end to end, without a machine: two vCPUs,
- * each on a worker of its own (Vm.runVcpus with threads), make port exits
- * served here, then sleep halted inside KVM_RUN; the run ends when the
- * server says so, every vCPU is kicked out, and closing the VM ends the
- * workers. Real-mode guests of a few instructions, so that the fake
+ * each on a native thread of its own (Vm.runVcpus with threads), make port
+ * exits served here, then sleep halted inside KVM_RUN; the run ends when the
+ * server says so, every vCPU is kicked out, and closing the VM stops and
+ * joins the threads. Real-mode guests of a few instructions, so that the fake
  * /dev/kvm (test/00-native/fake-kvm.test.ts) runs this too.
  */
 import { execFileSync } from 'node:child_process';
