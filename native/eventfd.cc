@@ -101,10 +101,9 @@ struct Poller : Resource {
   std::thread thread;
   napi_threadsafe_function tsfn = nullptr;
   napi_env env = nullptr;
-  // Weak: the JS handle object and its callback. The callback may well reach
-  // the handle (a VM object holding its poller): a strong reference from here
-  // would make that cycle a root, and the poller, its thread and fds, immortal.
-  napi_ref handle_ref = nullptr;
+  // Weak (MakeCallbackTsfn): the callback may well reach the handle (a VM
+  // object holding its poller); a strong reference from here would make the
+  // poller, its thread and fds, immortal.
   napi_ref callback_ref = nullptr;
   std::mutex mutex;
   std::map<FdResource*, Watch> watches;
@@ -145,10 +144,9 @@ void Loop(Poller* p) {
 
 void CallJs(napi_env env, napi_value, void* context, void* data) {
   if (!env) return;  // being torn down
-  auto* p = static_cast<std::shared_ptr<Poller>*>(context)->get();
-  if (p->closed) return;
-  napi_value handle = nullptr, cb = nullptr;
-  if (!p->handle_ref || napi_get_reference_value(env, p->handle_ref, &handle) != napi_ok || !handle) return;
+  Poller* p = TsfnOwner<Poller>(context);
+  if (p->closed || !p->callback_ref) return;
+  napi_value cb = nullptr;
   if (napi_get_reference_value(env, p->callback_ref, &cb) != napi_ok || !cb) return;
   napi_value arg;
   napi_create_double(env, static_cast<double>(reinterpret_cast<uintptr_t>(data)), &arg);
@@ -157,8 +155,6 @@ void CallJs(napi_env env, napi_value, void* context, void* data) {
   // An exception thrown by the callback is left pending: Node reports it as uncaught.
   napi_call_function(env, undefined, cb, 1, &arg, nullptr);
 }
-
-void FinalizeTsfn(napi_env, void*, void* context) { delete static_cast<std::shared_ptr<Poller>*>(context); }
 
 // Stops and joins the thread, releases the thread-safe function, closes the fds. On the owning JS thread.
 void Poller::Close() {
@@ -169,9 +165,8 @@ void Poller::Close() {
   if (thread.joinable()) thread.join();
   if (tsfn) napi_release_threadsafe_function(tsfn, napi_tsfn_abort);
   tsfn = nullptr;
-  if (handle_ref) napi_delete_reference(env, handle_ref);
   if (callback_ref) napi_delete_reference(env, callback_ref);
-  handle_ref = callback_ref = nullptr;
+  callback_ref = nullptr;
   CloseFds();
   {
     std::lock_guard<std::mutex> lock(mutex);
@@ -203,20 +198,10 @@ Napi::Value PollerCreate(const Napi::CallbackInfo& info) {
   if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->stopfd, &ev) < 0) ThrowErrno(env, errno, "epoll_ctl");
 
   Napi::Object handle = Handle::New(env, p);
-  // The handle keeps its callback alive (a JS edge, collectable with the handle); we hold both weakly.
-  handle.DefineProperty(Napi::PropertyDescriptor::Value("callback", info[0], napi_default));
-  napi_create_reference(env, handle, 0, &p->handle_ref);
-  napi_create_reference(env, info[0], 0, &p->callback_ref);
-
-  napi_value name = Napi::String::New(env, "kvm-poller");
-  auto* ctx = new std::shared_ptr<Poller>(p);
-  if (napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, nullptr, FinalizeTsfn, ctx, CallJs, &p->tsfn) != napi_ok) {
-    delete ctx;
+  if (MakeCallbackTsfn(env, handle, info[0], "kvm-poller", p, CallJs, &p->callback_ref, &p->tsfn) != napi_ok) {
     p->Close();
     ThrowErrno(env, ENOMEM, "napi_create_threadsafe_function");
   }
-  // An idle poller must not keep the process alive.
-  napi_unref_threadsafe_function(env, p->tsfn);
   {
     std::lock_guard<std::mutex> lock(g_pollers_mutex);
     g_pollers.insert(p.get());

@@ -183,6 +183,35 @@ std::shared_ptr<T> Adopt(int fd, void* map, size_t map_size, A&&... args) {
   }
 }
 
+// A thread-safe function that calls a JS callback on the handle's JS thread,
+// for a native thread (the poller's, a vCPU's). The callback is held weakly:
+// the handle object keeps it (a read-only `callback` property, a JS edge that
+// dies with the handle), since a callback that reaches its own handle (a VM
+// holding its poller) would otherwise make that cycle a root. The function's
+// context owns a reference to `owner` until it is finalized, after release.
+// Created unref'd: an idle thread must not keep the process alive.
+// Returns napi_ok, or the failing status (nothing then needs releasing).
+template <typename T>
+napi_status MakeCallbackTsfn(Napi::Env env, Napi::Object handle, Napi::Value callback, const char* name,
+                             const std::shared_ptr<T>& owner, napi_threadsafe_function_call_js call_js,
+                             napi_ref* callback_ref, napi_threadsafe_function* tsfn) {
+  handle.DefineProperty(Napi::PropertyDescriptor::Value("callback", callback, napi_default));
+  napi_status st = napi_create_reference(env, callback, 0, callback_ref);
+  if (st != napi_ok) return st;
+  auto* ctx = new std::shared_ptr<T>(owner);
+  st = napi_create_threadsafe_function(env, nullptr, nullptr, Napi::String::New(env, name), 0, 1, nullptr,
+    [](napi_env, void*, void* c) { delete static_cast<std::shared_ptr<T>*>(c); }, ctx, call_js, tsfn);
+  if (st != napi_ok) {
+    delete ctx;
+    return st;
+  }
+  return napi_unref_threadsafe_function(env, *tsfn);
+}
+
+// The owner a MakeCallbackTsfn call_js receives as its context.
+template <typename T>
+T* TsfnOwner(void* context) { return static_cast<std::shared_ptr<T>*>(context)->get(); }
+
 template <typename T>
 std::shared_ptr<T> ArgHandle(const Napi::CallbackInfo& info, size_t i, const char* name, Kind kind) {
   return std::static_pointer_cast<T>(Handle::From(info, i, name, kind));

@@ -67,7 +67,7 @@ struct VcpuThread : Resource {
   std::thread thread;
   napi_threadsafe_function tsfn = nullptr;
   napi_env env = nullptr;
-  napi_ref callback_ref = nullptr;  // weak: the handle object keeps the callback (see the poller)
+  napi_ref callback_ref = nullptr;  // weak (MakeCallbackTsfn)
   bool closed = false;
 };
 
@@ -98,15 +98,13 @@ void Loop(std::shared_ptr<Ctl> ctl, std::shared_ptr<Vcpu> vcpu, napi_threadsafe_
 
 void CallJs(napi_env env, napi_value, void* context, void*) {
   if (!env) return;
-  auto* t = static_cast<std::shared_ptr<VcpuThread>*>(context)->get();
+  VcpuThread* t = TsfnOwner<VcpuThread>(context);
   if (t->closed || !t->callback_ref) return;
   napi_value cb = nullptr, undefined;
   if (napi_get_reference_value(env, t->callback_ref, &cb) != napi_ok || !cb) return;
   napi_get_undefined(env, &undefined);
   napi_call_function(env, undefined, cb, 0, nullptr, nullptr);
 }
-
-void FinalizeTsfn(napi_env, void*, void* context) { delete static_cast<std::shared_ptr<VcpuThread>*>(context); }
 
 // Stops and joins the thread: STOP, a futex wake for a sleeping thread, a kick for one inside KVM_RUN.
 void VcpuThread::Stop() {
@@ -145,17 +143,11 @@ Napi::Value VcpuThreadCreate(const Napi::CallbackInfo& info) {
   auto t = std::make_shared<VcpuThread>(vcpu);
   t->env = env;
   Napi::Object handle = Handle::New(env, t);
-  handle.DefineProperty(Napi::PropertyDescriptor::Value("callback", info[1], napi_default));
-  napi_create_reference(env, info[1], 0, &t->callback_ref);
-  napi_value name = Napi::String::New(env, "kvm-vcpu-thread");
-  auto* ctx = new std::shared_ptr<VcpuThread>(t);
-  if (napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, nullptr, FinalizeTsfn, ctx, CallJs, &t->tsfn) != napi_ok) {
-    delete ctx;
+  // Unref'd: only a JS side that waits keeps the process alive (vcpuThreadRef).
+  if (MakeCallbackTsfn(env, handle, info[1], "kvm-vcpu-thread", t, CallJs, &t->callback_ref, &t->tsfn) != napi_ok) {
     t->Close();
     ThrowErrno(env, ENOMEM, "napi_create_threadsafe_function");
   }
-  // Only a JS side that waits keeps the process alive (vcpuThreadRef).
-  napi_unref_threadsafe_function(env, t->tsfn);
   {
     std::lock_guard<std::mutex> lock(g_threads_mutex);
     g_threads.insert(t.get());
