@@ -13,18 +13,7 @@
  * Slot- and placement-independent: the same transcript under
  * `qemu -machine q35 -device edu`. */
 #include "common/irqguest.h"
-
-static inline uint32_t inl(uint16_t port) { uint32_t v; __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port)); return v; }
-
-static uint32_t cfg_read(int dev, int reg) {
-    outl(0xcf8, 0x80000000u | ((uint32_t)dev << 11) | (uint32_t)(reg & 0xfc));
-    return inl(0xcfc);
-}
-
-static void cfg_write(int dev, int reg, uint32_t v) {
-    outl(0xcf8, 0x80000000u | ((uint32_t)dev << 11) | (uint32_t)(reg & 0xfc));
-    outl(0xcfc, v);
-}
+#include "common/pci.h"
 
 #define VEC 0x51
 #define VEC2 0x52
@@ -52,21 +41,12 @@ int kmain(uint32_t magic, const struct multiboot_info *mbi) {
     (void)magic; (void)mbi;
     guest_setup();
     int ok = 1, r;
-    int dev = -1;
-    for (int d = 0; d < 32; d++) {
-        if (cfg_read(d, 0x00) == 0x11e81234u) { dev = d; break; }
-    }
+    int dev = pci_find(0x11e81234u);
     if (dev < 0) {
         puts("edu: not found on bus 0\nedu-msi: FAIL\n");
         return 1;
     }
-    /* Find the MSI capability. */
-    int msi = 0;
-    for (uint32_t at = cfg_read(dev, 0x34) & 0xfc, n = 0; at && n < 16; n++) {
-        uint32_t h = cfg_read(dev, at);
-        if ((h & 0xff) == 0x05) { msi = (int)at; break; }
-        at = (h >> 8) & 0xfc;
-    }
+    int msi = pci_find_cap(dev, 0x05);
     say("MSI capability found", msi != 0);
     if (!msi) { puts("edu-msi: FAIL\n"); return 1; }
 

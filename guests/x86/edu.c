@@ -9,19 +9,7 @@
  * Nothing in the transcript depends on where firmware placed BAR0 or on the
  * slot: it runs the same under `qemu -machine q35 -device edu`, where
  * SeaBIOS did the placing, and here, where the VMM did. */
-#include "common/rt.h"
-
-static inline uint32_t inl(uint16_t port) { uint32_t v; __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port)); return v; }
-
-static uint32_t cfg_read(int dev, int reg) {
-    outl(0xcf8, 0x80000000u | ((uint32_t)dev << 11) | (uint32_t)(reg & 0xfc));
-    return inl(0xcfc);
-}
-
-static void cfg_write(int dev, int reg, uint32_t v) {
-    outl(0xcf8, 0x80000000u | ((uint32_t)dev << 11) | (uint32_t)(reg & 0xfc));
-    outl(0xcfc, v);
-}
+#include "common/pci.h"
 
 static int failures;
 
@@ -46,10 +34,7 @@ static int wait_clear(volatile uint32_t *reg, uint32_t mask) {
 
 int kmain(uint32_t magic, const struct multiboot_info *mbi) {
     (void)magic; (void)mbi;
-    int dev = -1;
-    for (int d = 0; d < 32; d++) {
-        if (cfg_read(d, 0x00) == 0x11e81234u) { dev = d; break; }
-    }
+    int dev = pci_find(0x11e81234u);
     if (dev < 0) {
         puts("edu: not found on bus 0\nedu: FAIL\n");
         return 1;
