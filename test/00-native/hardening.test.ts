@@ -148,9 +148,9 @@ describe.skipIf(!b)(`issue 7 findings, each in a child process${nativeSkipSuffix
     `, { nodeArgs: ['--expose-gc'] }));
   });
 
-  it.skipIf(!onKvm || !distBuilt())(`6. closing the VM while a vCPU sleeps in KVM_RUN on its thread unmaps nothing under it${needKvm}`, () => {
-    expectOk(runChild(`
-      const { KvmHypervisor } = await import(BINDING.replace('native/binding.js', 'backend/kvm/index.js'));
+  /** Child-script source: the kvm backend's vCPU 0 asleep in KVM_RUN on its own (native) thread, as `vm`, `v`, `running`. */
+  const haltedOnThread = (binding: string): string => `
+      const { KvmHypervisor } = await import(${binding}.replace('native/binding.js', 'backend/kvm/index.js'));
       const hv = new KvmHypervisor();
       const vm = hv.createVm();
       vm.setTssAddr(0xfffbd000);
@@ -159,10 +159,14 @@ describe.skipIf(!b)(`issue 7 findings, each in a child process${nativeSkipSuffix
       vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x10000, memory: ram });
       ram.bytes.set(${JSON.stringify(HALT_FOREVER)}, 0x1000);
       const v = vm.createVcpu(0);
-      const s = v.getSregs(); s.cs = { ...s.cs, base: 0n, selector: 0 }; v.setSregs(s);
+      const s = v.getSregs(); v.setSregs({ ...s, cs: { ...s.cs, base: 0n, selector: 0 } });
       v.setRegs({ ...v.getRegs(), rip: 0x1000n, rflags: 2n });
       const running = v.runOnThread();
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 200));
+  `;
+
+  it.skipIf(!onKvm || !distBuilt())(`6. closing the VM while a vCPU sleeps in KVM_RUN on its thread unmaps nothing under it${needKvm}`, () => {
+    expectOk(runChild(`${haltedOnThread('BINDING')}
       vm.close();
       const exit = await running;
       hv.close();
@@ -174,7 +178,6 @@ describe.skipIf(!b)(`issue 7 findings, each in a child process${nativeSkipSuffix
     const halted = `
       const { loadBinding } = await import(BINDING);
       const b = loadBinding();
-      import('node:worker_threads').then(() => {});
       const { Worker } = await import('node:worker_threads');
       ${realModeGuestSource(HALT_FOREVER, { split: true })}
       globalThis.keep = [kvm, vm, vcpu]; // owner handles: dropped, the collector would close them
@@ -197,23 +200,6 @@ describe.skipIf(!b)(`issue 7 findings, each in a child process${nativeSkipSuffix
       expect(r.stdout).toContain('ok: halted');
     });
   });
-
-  /** Child-script source: the kvm backend's vCPU 0 asleep in KVM_RUN on its own (native) thread, as `vm`, `v`, `running`. */
-  const haltedOnThread = (binding: string): string => `
-      const { KvmHypervisor } = await import(${binding}.replace('native/binding.js', 'backend/kvm/index.js'));
-      const hv = new KvmHypervisor();
-      const vm = hv.createVm();
-      vm.setTssAddr(0xfffbd000);
-      vm.enableCap('KVM_CAP_SPLIT_IRQCHIP', [24]);
-      const ram = vm.allocateMemory(0x10000);
-      vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: 0x10000, memory: ram });
-      ram.bytes.set(${JSON.stringify(HALT_FOREVER)}, 0x1000);
-      const v = vm.createVcpu(0);
-      const s = v.getSregs(); v.setSregs({ ...s, cs: { ...s.cs, base: 0n, selector: 0 } });
-      v.setRegs({ ...v.getRegs(), rip: 0x1000n, rflags: 2n });
-      const running = v.runOnThread();
-      await new Promise((r) => setTimeout(r, 200));
-  `;
 
   it.skipIf(!onKvm || !distBuilt())(`7. process.exit() with a backend vCPU asleep in KVM_RUN on its own thread${needKvm}`, () => {
     const r = runChild(`${haltedOnThread('BINDING')}
