@@ -97,7 +97,6 @@ export class Edu {
 
   /** The device buffer (for tests and the DMA engine). */
   get dmaBuffer(): Uint8Array { return this.buffer; }
-  get interruptStatus(): number { return this.irqStatus; }
 
   read(offset: number, size: number): number {
     if (!this.validAccess(offset, size)) return size >= 4 ? 0xffff_ffff : (1 << (8 * size)) - 1;

@@ -8,7 +8,7 @@
  */
 import { Edu, EDU_BAR_SIZE, EDU_DEVICE_ID, EDU_VENDOR_ID } from '../devices/edu.js';
 import type { MsiMessage } from '../irq/msi.js';
-import { PciFunction, CMD_BUS_MASTER, CMD_MEMORY } from '../pci/function.js';
+import { PciFunction, CMD_MEMORY } from '../pci/function.js';
 import { MsiCapability } from '../pci/msi.js';
 import type { BusDevice, MmioBus } from './bus.js';
 
@@ -83,7 +83,4 @@ export class EduPci {
     this.intxLevel = level;
     this.deps.setIntx(level);
   }
-
-  /** Bus master on: for tests that skip the guest's own programming. */
-  enableBusMaster(): void { this.fn.setCommand(this.fn.commandRegister | CMD_BUS_MASTER); }
 }
