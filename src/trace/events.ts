@@ -32,6 +32,16 @@ export interface TraceEvents {
   'vmm:pic:extint': { vector: number };
   /** KVM_SET_GSI_ROUTING was issued by the routing manager. */
   'vmm:gsi:push': { entries: number; pushes: number };
+  /** The irqfd cache served a source's eventfd in userspace (events: the count read). */
+  'vmm:irqcache:miss': { vm: number; source: string; events: number };
+  /** The remapping unit blocked an interrupt being delivered. */
+  'vmm:irqcache:fault': { vm: number; source: string; reason: string };
+  /** A translated route was cached for a source (irte -1: not remapped). */
+  'vmm:irqcache:fill': { vm: number; source: string; gsi: number; vector: number; irte: number };
+  /** An invalidation (entry, IRTE range, global, translator change) and how many irqfds it detached. */
+  'vmm:irqcache:invalidate': { vm: number; scope: string; first: number; last: number; detached: number };
+  /** A source's irqfd left the kernel (invalidation, mask, removal). */
+  'vmm:irqcache:detach': { vm: number; source: string; gsi: number };
   /** Which backend runs the machine, and why. */
   'vmm:machine:backend': { backend: string; reason: string };
 }
@@ -53,6 +63,7 @@ export const TRACE_NAMES: readonly TraceName[] = [
   'vmm:vcpu:exit', 'vmm:bus:unhandled', 'vmm:device:guest-error', 'vmm:machine:debug-exit',
   'vmm:machine:stop', 'vmm:machine:backend', 'vmm:gsi:push', 'vmm:ioapic:deliver', 'vmm:pic:extint',
   'vmm:ioapic:set_irq', 'vmm:ioapic:service', 'vmm:ioapic:route_update', 'vmm:ioapic:eoi', 'vmm:ioapic:remote_irr',
+  'vmm:irqcache:miss', 'vmm:irqcache:fault', 'vmm:irqcache:fill', 'vmm:irqcache:invalidate', 'vmm:irqcache:detach',
 ];
 
 /** Publishes `payload` on `name` if anyone listens. */
