@@ -6,7 +6,8 @@ import { fstatSync, readFileSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { openHypervisor, type BackendChoice } from './backend/index.js';
 import { createLogger, logTraceEvents, LOG_LEVELS, type LogLevel } from './log.js';
-import { X86Machine, MAX_CPUS, MAX_MEM_MIB, PCI_DEVICES, type PciDeviceName } from './machine/x86-pc.js';
+import { X86Machine, MAX_CPUS, MAX_MEM_MIB, parseDeviceSpec, type PciDeviceSpec } from './machine/x86-pc.js';
+import { IRQ_CACHE_POLICIES, type IrqCachePolicy } from './irq/irqfd-cache.js';
 import { trace } from './trace/events.js';
 import { unhandledAccessHint } from './machine/hints.js';
 import { VmmError } from './errors.js';
@@ -28,8 +29,16 @@ Options:
                           0xfec00000 (UART on pin 4), the 8259 pair, pc-testdev,
                           fw_cfg (QEMU's -machine pc,kernel-irqchip=split);
                           none: no irqchip at all, hlt exits to the VMM
-  --device NAME           a PCI device on bus 0 (split irqchip), as QEMU's
-                          -device: edu (QEMU's educational device); repeatable
+  --device NAME[,PROP=V]  a PCI device on bus 0 (split irqchip), as QEMU's
+                          -device; repeatable: edu (QEMU's educational
+                          device), doorbell[,vectors=N] (N MSI-X vectors, each
+                          an eventfd, 1..2048, default 16)
+  --irq-cache POLICY      how MSIs from eventfds are cached in irqfds:
+                          lazy (default; filled at the first delivery,
+                          invalidated by range), eager (QEMU's: translated
+                          when programmed, all re-translated on any
+                          invalidation), none (every interrupt in userspace)
+  --stats                 print the irqfd cache's counters on stderr at exit
   --cpus N                vCPUs, 1..${MAX_CPUS} (default 1); more than one needs
                           the split irqchip (the guest starts the APs with
                           INIT/SIPI; on KVM each vCPU runs on its own thread)
@@ -73,6 +82,8 @@ export async function main(argv: string[]): Promise<number> {
         irqchip: { type: 'string', default: 'split' },
         cpus: { type: 'string', default: '1' },
         device: { type: 'string', multiple: true, default: [] },
+        'irq-cache': { type: 'string', default: 'lazy' },
+        stats: { type: 'boolean', default: false },
         'log-level': { type: 'string', default: 'warn' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -97,8 +108,16 @@ export async function main(argv: string[]): Promise<number> {
   if (!Number.isInteger(memMiB) || memMiB < 2 || memMiB > MAX_MEM_MIB) return fail(`--mem must be an integer 2..${MAX_MEM_MIB}`, EX_USAGE);
   const cpus = Number(values.cpus);
   if (!/^[0-9]+$/.test(values.cpus) || cpus < 1 || cpus > MAX_CPUS) return fail(`--cpus must be an integer 1..${MAX_CPUS}`, EX_USAGE);
-  const devices = values.device as string[];
-  for (const d of devices) if (!(PCI_DEVICES as readonly string[]).includes(d)) return fail(`--device must be one of ${PCI_DEVICES.join(', ')}, not "${d}"`, EX_USAGE);
+  const devices: PciDeviceSpec[] = [];
+  for (const d of values.device as string[]) {
+    try {
+      devices.push(parseDeviceSpec(d));
+    } catch (e) {
+      return fail(`--device ${d}: ${(e as Error).message}`, EX_USAGE);
+    }
+  }
+  const irqCache = values['irq-cache'] as IrqCachePolicy;
+  if (!IRQ_CACHE_POLICIES.includes(irqCache)) return fail(`--irq-cache must be one of ${IRQ_CACHE_POLICIES.join(', ')}, not "${String(irqCache)}"`, EX_USAGE);
   if (devices.length > 0 && irqchip !== 'split') return fail('--device needs the split irqchip (the PCI bus is on that machine), not --irqchip none', EX_USAGE);
   if (cpus > 1 && irqchip !== 'split') return fail(`--cpus ${cpus} needs the split irqchip (the APs start through the in-kernel LAPIC), not --irqchip none`, EX_USAGE);
 
@@ -136,7 +155,7 @@ export async function main(argv: string[]): Promise<number> {
   let stopSignals = (): void => {};
   try {
     machine = new X86Machine({
-      hypervisor, image: bytes, memMiB, cmdline: values.cmdline, irqchip, cpus, devices: devices as PciDeviceName[],
+      hypervisor, image: bytes, memMiB, cmdline: values.cmdline, irqchip, cpus, devices, irqCache,
       ...(initrd ? { modules: [{ data: initrd, cmdline: values.initrd ?? '' }] } : {}),
       serialOut: (b) => { writeSync(1, b); },
     });
@@ -149,6 +168,7 @@ export async function main(argv: string[]): Promise<number> {
     const result = await machine.runAsync();
     log.info({ reason: result.reason.kind, status: result.status, exits: result.exits, instructions: result.instructions }, 'guest stopped');
     if (result.reason.kind !== 'debug-exit') log.warn({ reason: result.reason }, `guest stopped without debug-exit: ${result.reason.kind}`);
+    if (values.stats) process.stderr.write(formatStats(machine));
     return result.status;
   } catch (e) {
     const code = e instanceof VmmError || (e as { code?: string }).code ? ` [${(e as { code?: string }).code}]` : '';
@@ -160,6 +180,19 @@ export async function main(argv: string[]): Promise<number> {
     hypervisor.close();
     unsubscribe();
   }
+}
+
+/** `--stats`: the irqfd cache's counters, one `name value` per line, for a human or `awk`. */
+export function formatStats(machine: X86Machine): string {
+  const s = machine.irqStats();
+  if (!s) return 'vmm: stats: no irqfd cache (--irqchip none)\n';
+  const rows: [string, string | number][] = [
+    ['policy', s.policy], ['rings', s.rings], ['hits', s.hits ?? 'unknown (eventfds handed out)'],
+    ['misses', s.misses], ['rings-in-userspace', s.ringsInUserspace], ['deliveries', s.deliveries],
+    ['undelivered', s.undelivered], ['faults', s.faults], ['fills', s.fills], ['invalidations', s.invalidations],
+    ['detaches', s.detaches], ['attaches', s.attaches], ['route-pushes', s.routePushes],
+  ];
+  return rows.map(([k, v]) => `vmm: stats: ${k} ${v}\n`).join('');
 }
 
 /** stdin carries input for the guest: a terminal, a pipe, a file or a socket (not /dev/null or closed). */

@@ -155,7 +155,10 @@ export async function driveRoundRobin(vcpus: readonly Vcpu[], s: ExitServer): Pr
       await (wait === 0 ? yieldToEventLoop() : new Promise<void>((resolve) => setTimeout(resolve, wait)));
     } else {
       idleTurns = 0;
+      // Every turn lets queued microtasks run (the sim's eventfd watches call back that way after
+      // kicking the vCPU out of its slice); every 16th passes the whole event loop.
       if (++turns % 16 === 0) await yieldToEventLoop();
+      else await Promise.resolve();
     }
   }
   return 'stopped';

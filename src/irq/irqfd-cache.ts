@@ -243,6 +243,8 @@ export class IrqfdCache {
     const may = e.spec.message() !== null;
     if (e.attached && !may) this.detach(e, true);
     else if (!e.attached && may && e.routeValid && this.policy !== 'none') this.attach(e);
+    // eager (QEMU's vector-unmask path): a vector that may send now gets its route at once.
+    else if (!e.attached && may && !e.routeValid && this.policy === 'eager') this.speculate([e]);
   }
 
   /**

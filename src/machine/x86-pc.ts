@@ -18,6 +18,9 @@ import { FwCfg } from '../devices/fw-cfg.js';
 import { PcTestdevIoport, PcTestdevIrq, PC_TESTDEV_IOPORT, PC_TESTDEV_IRQ_BASE, PC_TESTDEV_IRQ_LINES } from '../devices/pc-testdev.js';
 import { PciHost, PCI_CONFIG_ADDRESS } from '../pci/host.js';
 import { EduPci } from './edu-pci.js';
+import { DoorbellPci } from './doorbell-pci.js';
+import { IrqfdCache, IRQ_CACHE_POLICIES, type IrqCachePolicy, type IrqCacheStats } from '../irq/irqfd-cache.js';
+import { DOORBELL_MAX_VECTORS } from '../devices/doorbell.js';
 import { exitServer, type RunContext, type StopReason } from './run-loop.js';
 import type { DriveEnd, ExitServer } from '../backend/driver.js';
 
@@ -59,15 +62,49 @@ export interface X86MachineOptions {
    */
   vcpuThreads?: boolean;
   /**
-   * PCI devices on bus 0 (irqchip 'split'), as QEMU's -device: 'edu' (QEMU's
-   * educational device, at 00:03.0 for the first). BARs are placed and decode
-   * enabled as firmware would.
+   * PCI devices on bus 0 (irqchip 'split'), as QEMU's -device, from 00:03.0
+   * on: 'edu' (QEMU's educational device), 'doorbell' (MSI-X vectors backed
+   * by eventfds; `{ name: 'doorbell', vectors }` or 'doorbell,vectors=N',
+   * default 16). BARs are placed and decode enabled as firmware would.
    */
-  devices?: readonly PciDeviceName[];
+  devices?: readonly (PciDeviceName | PciDeviceSpec | string)[];
+  /**
+   * How the VM caches MSI translations in irqfds (src/irq/irqfd-cache.ts):
+   * 'lazy' (default), 'eager' (QEMU's) or 'none'.
+   */
+  irqCache?: IrqCachePolicy;
 }
 
-export type PciDeviceName = 'edu';
-export const PCI_DEVICES: readonly PciDeviceName[] = ['edu'];
+export type PciDeviceName = 'edu' | 'doorbell';
+export const PCI_DEVICES: readonly PciDeviceName[] = ['edu', 'doorbell'];
+export type PciDeviceSpec = { name: 'edu' } | { name: 'doorbell'; vectors: number };
+
+/**
+ * A device as QEMU's -device names it: 'edu', 'doorbell', 'doorbell,vectors=64'.
+ * Throws ERR_INVALID_ARG naming what is wrong.
+ */
+export function parseDeviceSpec(text: string | PciDeviceSpec): PciDeviceSpec {
+  if (typeof text !== 'string') return text;
+  const [name, ...props] = text.split(',');
+  const kv = new Map<string, string>();
+  for (const p of props) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw new InvalidArgumentError(`device '${text}': property '${p}' is not key=value`);
+    kv.set(p.slice(0, eq), p.slice(eq + 1));
+  }
+  const refuseOthers = (known: string[]): void => {
+    for (const k of kv.keys()) if (!known.includes(k)) throw new InvalidArgumentError(`device '${name}' has no property '${k}'${known.length ? ` (it has: ${known.join(', ')})` : ''}`);
+  };
+  if (name === 'edu') { refuseOthers([]); return { name }; }
+  if (name === 'doorbell') {
+    refuseOthers(['vectors']);
+    const raw = kv.get('vectors') ?? '16';
+    const vectors = /^[0-9]+$/.test(raw) ? Number(raw) : NaN;
+    if (!(vectors >= 1 && vectors <= DOORBELL_MAX_VECTORS)) throw new InvalidArgumentError(`doorbell vectors=${raw}: must be 1..${DOORBELL_MAX_VECTORS}`);
+    return { name, vectors };
+  }
+  throw new InvalidArgumentError(`unknown device '${String(name)}' (known: ${PCI_DEVICES.join(', ')})`);
+}
 /** Where firmware places BARs: the top of the PCI hole, below the IOAPIC. */
 const PCI_MMIO_BASE = 0xfe00_0000;
 /** The first slot for -device devices (00:00.0 is the host bridge). */
@@ -151,6 +188,10 @@ export class X86Machine {
   readonly pci: PciHost | null = null;
   /** The edu devices, in the order asked for. */
   readonly edus: EduPci[] = [];
+  /** The doorbell devices, in the order asked for. */
+  readonly doorbells: DoorbellPci[] = [];
+  /** The VM's irqfd cache (irqchip 'split'): every eventfd-backed MSI source goes through it. */
+  readonly irqCache: IrqfdCache | null = null;
   private readonly ctx: RunContext;
   private readonly server: ExitServer;
   port80Writes = 0;
@@ -168,10 +209,11 @@ export class X86Machine {
     if (cpus > 1 && opts.irqchip !== 'split') {
       throw new InvalidArgumentError(`${cpus} vCPUs need irqchip 'split' (APs are started by INIT/SIPI through the in-kernel LAPIC)`);
     }
-    const devices = opts.devices ?? [];
+    const devices = (opts.devices ?? []).map(parseDeviceSpec);
     if (devices.length > 0 && opts.irqchip !== 'split') throw new InvalidArgumentError('PCI devices need irqchip \'split\' (the PCI bus and its interrupts are on that machine)');
-    for (const d of devices) if (!PCI_DEVICES.includes(d)) throw new InvalidArgumentError(`unknown device '${String(d)}' (known: ${PCI_DEVICES.join(', ')})`);
     if (devices.length > 8) throw new InvalidArgumentError(`at most 8 PCI devices, got ${devices.length}`);
+    const policy = opts.irqCache ?? 'lazy';
+    if (!IRQ_CACHE_POLICIES.includes(policy)) throw new InvalidArgumentError(`irqCache must be one of ${IRQ_CACHE_POLICIES.join(', ')}, not '${String(policy)}'`);
     const hv = opts.hypervisor;
     const maxVcpus = hv.checkExtension('KVM_CAP_MAX_VCPUS') || hv.checkExtension('KVM_CAP_NR_VCPUS');
     if (maxVcpus > 0 && cpus > maxVcpus) throw new InvalidArgumentError(`cpus ${cpus} exceeds this hypervisor's KVM_CAP_MAX_VCPUS (${maxVcpus})`);
@@ -254,8 +296,24 @@ export class X86Machine {
         const pci = new PciHost({ onGuestError: (what) => trace('vmm:device:guest-error', { device: 'pci', what }) });
         this.pci = pci;
         this.pio.register(PCI_CONFIG_ADDRESS, 8, pci.ports, 'pci-config');
-        devices.forEach((_d, i) => {
+        const cache = new IrqfdCache({
+          vm: this.vm, routing: chip.routing, policy,
+          // The poller kicks a vCPU that runs KVM_RUN on this thread, so its event loop serves the ring.
+          kick: () => (this.onThreads ? [] : [this.vcpu]),
+        });
+        this.irqCache = cache;
+        devices.forEach((d, i) => {
           const slot = PCI_FIRST_SLOT + i;
+          if (d.name === 'doorbell') {
+            const db = new DoorbellPci({
+              vm: this.vm, mmio: this.mmio, cache, sourceId: slot << 3, vectors: d.vectors, name: `doorbell${this.doorbells.length}`,
+              onGuestError: (what) => trace('vmm:device:guest-error', { device: 'doorbell', what }),
+            });
+            pci.plug(slot, db.fn);
+            db.firmwareSetup(PCI_MMIO_BASE + i * 0x10_0000);
+            this.doorbells.push(db);
+            return;
+          }
           const line = pciIntxPin(slot, 1);
           const edu = new EduPci({
             mmio: this.mmio, ram: ram.bytes,
@@ -270,7 +328,8 @@ export class X86Machine {
       }
       this.ctx = {
         pio: this.pio, mmio: this.mmio, stop: null, exits: 0,
-        mayWake: () => this.lines.size > 0 || this.inputWatches > 0,
+        // Eventfds that writers outside the VMM hold may wake a halted guest.
+        mayWake: () => this.lines.size > 0 || this.inputWatches > 0 || this.doorbells.some((d) => d.exported),
         ...(chip ? { onIoapicEoi: (v: number) => chip.eoi(v), beforeRun: (v: Vcpu) => this.extInt(v) } : {}),
       };
       this.server = exitServer(this.ctx);
@@ -296,8 +355,8 @@ export class X86Machine {
    * runAsync() there.
    */
   run(): RunResult {
-    if (this.lines.size > 0 || this.inputWatches > 0) {
-      throw new InvalidArgumentError('this machine has eventfd lines or watched input, served only by the event loop: use runAsync()');
+    if (this.lines.size > 0 || this.inputWatches > 0 || this.doorbells.length > 0) {
+      throw new InvalidArgumentError('this machine has eventfd lines, doorbells or watched input, served only by the event loop: use runAsync()');
     }
     return this.finish(this.vm.runVcpusSync(this.vcpus, this.server));
   }
@@ -430,12 +489,28 @@ export class X86Machine {
     return line;
   }
 
+  /**
+   * The irqfd cache's counters, with hits: rings the kernel delivered
+   * without userspace seeing them (the rings this process made minus those
+   * read in userspace), or null when an eventfd was handed to writers this
+   * process cannot count.
+   */
+  irqStats(): (IrqCacheStats & { policy: IrqCachePolicy; rings: number; hits: number | null }) | null {
+    const c = this.irqCache;
+    if (!c) return null;
+    const rings = this.doorbells.reduce((a, d) => a + d.rings, 0);
+    const exported = this.doorbells.some((d) => d.exported);
+    return { policy: c.policy, ...c.stats, rings, hits: exported ? null : rings - c.stats.ringsInUserspace };
+  }
+
   /** Closes the lines, the vCPU, the VM and its memory (every fd, explicitly). Idempotent. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     for (const l of this.lines.values()) l.close();
     this.lines.clear();
+    for (const d of this.doorbells) d.close();
+    this.irqCache?.close();
     this.vm.close();
   }
 }

@@ -22,6 +22,12 @@ export interface MsiOutputs {
   busMaster(): boolean;
   /** The message of `vector` was reprogrammed (address or data written). */
   onEntryChanged?(vector: number): void;
+  /**
+   * Whether `vector` (null: every vector) may send changed: its mask bit,
+   * the function mask or the enable bit was written (MSI-X). An owner that
+   * delivers behind the device's back (an irqfd) must follow it.
+   */
+  onMaskChanged?(vector: number | null): void;
   onGuestError?(what: string): void;
 }
 
@@ -279,10 +285,12 @@ export class MsixCapability implements CapabilityRegion {
 
   write(off: number, size: number, value: number): void {
     // Only Message Control's byte 3 (enable 15, function mask 14) is writable.
+    const before = this.control;
     for (let i = 0; i < size; i++) {
       if (off + i === 3) this.control = ((value >>> (8 * i)) & 0xc0) << 8;
     }
     this.deliverUnmasked();
+    if (this.control !== before) this.out.onMaskChanged?.(null);
   }
 
   /** A table access in its BAR: dword or qword, naturally aligned (§6.8.2); anything else is a guest error. */
@@ -298,7 +306,10 @@ export class MsixCapability implements CapabilityRegion {
     const old = this.table[off >>> 2]!;
     this.table[off >>> 2] = word === 3 ? value & VECTOR_MASKED : word === 0 ? (value & 0xffff_fffc) >>> 0 : value >>> 0;
     if (word !== 3 && old !== this.table[off >>> 2]) this.out.onEntryChanged?.(n);
-    if (word === 3) this.deliverUnmasked(n);
+    if (word === 3) {
+      this.deliverUnmasked(n);
+      if (old !== this.table[off >>> 2]) this.out.onMaskChanged?.(n);
+    }
   }
 
   /** The PBA: read-only, any aligned dword (§6.8.2.10); writes are dropped. */

@@ -100,6 +100,24 @@ describe('vmm CLI', () => {
     expect(vmm(['run', g.elf, '--backend', 'sim']).stdout).toContain('edu: not found on bus 0');
   });
 
+  it('--device doorbell,vectors=N with --irq-cache and --stats: the storm passes under each policy and the counters add up', () => {
+    const g = listGuests().find((x) => x.name === 'doorbell-storm')!;
+    for (const policy of ['lazy', 'eager', 'none']) {
+      const r = vmm(['run', g.elf, '--backend', 'sim', '--device', 'doorbell,vectors=16', '--irq-cache', policy, '--stats']);
+      expect(r.stdout).toBe(g.serial);
+      expect(r.status).toBe(g.exitStatus);
+      const stat = (k: string): string => r.stderr.match(new RegExp(`^vmm: stats: ${k} (\\S+)$`, 'm'))?.[1] ?? 'missing';
+      expect(stat('policy')).toBe(policy);
+      expect(Number(stat('hits')) + Number(stat('rings-in-userspace'))).toBe(Number(stat('rings')));
+      if (policy === 'none') expect(stat('fills')).toBe('0');
+    }
+    expect(vmm(['run', g.elf, '--backend', 'sim', '--device', 'doorbell,vectors=0']).stderr).toContain('must be 1..2048');
+    expect(vmm(['run', g.elf, '--backend', 'sim', '--device', 'doorbell,colour=red']).status).toBe(64);
+    const bad = vmm(['run', g.elf, '--backend', 'sim', '--irq-cache', 'sometimes']);
+    expect(bad.status).toBe(64);
+    expect(bad.stderr).toContain('--irq-cache must be one of none, eager, lazy');
+  });
+
   it('--initrd loads a module: a missing file is a usage error', () => {
     expect(vmm(['run', hello.elf, '--initrd', '/nonexistent/initrd']).status).toBe(64);
     const r = vmm(['run', hello.elf, '--backend', 'sim', '--initrd', VMM]);

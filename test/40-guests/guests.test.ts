@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../helpers/backends.js';
-import { listGuests, runGuest, runGuestAsync } from '../helpers/guests.js';
+import { listGuests, needsEventLoop, runGuest, runGuestAsync } from '../helpers/guests.js';
 import { hostQuirk } from '../helpers/host-quirks.js';
 
 const guests = listGuests();
@@ -25,8 +25,8 @@ describe.each(BACKENDS)('guests on $title', (backend) => {
     it.skipIf(backend.skip || quirk !== null)(title, async () => {
       const hv = backend.open();
       try {
-        // Several vCPUs run on threads (KVM) or round robin (sim): the asynchronous run.
-        const r = g.cpus > 1 ? await runGuestAsync(hv, g, g.irqchip) : runGuest(hv, g, g.irqchip);
+        // Several vCPUs (threads on KVM, round robin on the sim) and eventfd-backed devices need the event loop.
+        const r = needsEventLoop(g) ? await runGuestAsync(hv, g, g.irqchip) : runGuest(hv, g, g.irqchip);
         expect(r.serial).toBe(g.serial);
         expect(r.status).toBe(g.exitStatus);
         expect(r.reason.kind).toBe('debug-exit');

@@ -2,7 +2,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Hypervisor } from '../../src/backend/types.js';
-import { X86Machine, type PciDeviceName, type RunResult } from '../../src/machine/x86-pc.js';
+import { X86Machine, type RunResult } from '../../src/machine/x86-pc.js';
+import type { IrqCachePolicy } from '../../src/irq/irqfd-cache.js';
 
 export const GUEST_DIR = join(import.meta.dirname, '..', '..', 'guests', 'x86');
 
@@ -25,8 +26,15 @@ export interface GuestExpectation {
   qemuAccel?: 'kvm' | 'tcg';
   /** vCPUs (our --cpus, QEMU's -smp); default 1. */
   cpus: number;
-  /** PCI devices on our machine (our --device, like QEMU's -device); default none. */
-  devices: PciDeviceName[];
+  /** PCI devices on our machine (our --device, like QEMU's -device: 'edu', 'doorbell,vectors=16'); default none. */
+  devices: string[];
+  /** Why QEMU cannot run this guest (a device only this VMM has), or absent. */
+  noQemu?: string;
+}
+
+/** Whether the guest needs the event loop to run (several vCPUs, or eventfd-backed devices). */
+export function needsEventLoop(g: { cpus?: number; devices?: readonly string[] }): boolean {
+  return (g.cpus ?? 1) > 1 || (g.devices ?? []).some((d) => d.startsWith('doorbell'));
 }
 
 /**
@@ -57,6 +65,7 @@ export function listGuests(opts: { all?: boolean } = {}): GuestExpectation[] {
         ...(e.qemuAccel ? { qemuAccel: e.qemuAccel } : {}),
         cpus: e.cpus ?? 1,
         devices: e.devices ?? [],
+        ...(e.noQemu ? { noQemu: e.noQemu } : {}),
       };
     })
     .filter((g): g is GuestExpectation => g !== null);
@@ -64,7 +73,7 @@ export function listGuests(opts: { all?: boolean } = {}): GuestExpectation[] {
 
 export interface GuestRun extends RunResult { serial: string }
 
-type GuestSpec = { elf: string; cmdline: string; memMiB: number; cpus?: number; devices?: PciDeviceName[] };
+type GuestSpec = { elf: string; cmdline: string; memMiB: number; cpus?: number; devices?: string[]; irqCache?: IrqCachePolicy };
 
 /** The machine for a guest on `hv`, and a reader of the serial output it has written so far. */
 function bootGuest(hv: Hypervisor, g: GuestSpec, irqchip: 'none' | 'split'): { m: X86Machine; serial: () => string } {
@@ -78,6 +87,7 @@ function bootGuest(hv: Hypervisor, g: GuestSpec, irqchip: 'none' | 'split'): { m
     irqchip,
     cpus: g.cpus ?? 1,
     devices: g.devices ?? [],
+    ...(g.irqCache ? { irqCache: g.irqCache } : {}),
   });
   return { m, serial: () => Buffer.concat(chunks).toString('latin1') };
 }
