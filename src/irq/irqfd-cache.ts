@@ -224,6 +224,27 @@ export class IrqfdCache {
     if (this.policy === 'lazy' && !e.closed) this.fill(e, t);
   }
 
+  /**
+   * An MSI from a device model in userspace (no eventfd: edu, the IOAPIC's
+   * callers): translated now (a fault recorded here) and delivered. Returns
+   * the vCPUs that accepted it, or -1 when the remapping unit blocked it.
+   */
+  sendMsi(message: MsiMessage, sourceId: number, label: string): number {
+    const t = this.translator.translate(message, sourceId, true);
+    if (!t.ok) {
+      this.stats.faults++;
+      trace('vmm:irqcache:fault', { vm: this.vmId, source: label, reason: t.reason });
+      return -1;
+    }
+    const n = this.vm.signalMsi(this.toKvm(t.msi));
+    this.stats.deliveries++;
+    if (n === 0) this.stats.undelivered++;
+    return n;
+  }
+
+  /** The current remapping unit (the IOAPIC's routes translate through it too). */
+  get currentTranslator(): InterruptTranslator { return this.translator; }
+
   /** The source's message was reprogrammed: its cached translation is gone (eager re-translates it now). */
   entryChanged(h: CacheHandle): void {
     const e = this.entryOf(h);

@@ -146,7 +146,8 @@ export class Ioapic {
   private writeRte(pin: number, high: boolean, value: number): void {
     const oldLo = this.rteLo[pin]!;
     if (high) {
-      this.rteHi[pin] = (value & 0xff00_0000) >>> 0;
+      // Destination (63:56) and the extended destination / interrupt format (55:48); 47:32 are reserved.
+      this.rteHi[pin] = (value & 0xffff_0000) >>> 0;
     } else {
       // Delivery status (12) and remote IRR (14) are read-only.
       const ro = (1 << 12) | (1 << 14);
@@ -236,7 +237,7 @@ export class Ioapic {
       const rte = parseRte(rteLo[i]!, rteHi[i]!);
       r.check(!rte.remoteIrr || rte.level, `pin ${i} has remote IRR set but is edge-triggered`);
       r.check(!rte.deliveryStatus, `pin ${i} has delivery status set (delivery is immediate)`);
-      r.check((rteHi[i]! & 0x00ff_ffff) === 0, `pin ${i}'s RTE high word has bits below 24 set`);
+      r.check((rteHi[i]! & 0x0000_ffff) === 0, `pin ${i}'s RTE high word has bits below 16 set`);
       a.rteLo[i] = rteLo[i]!;
       a.rteHi[i] = rteHi[i]!;
       a.lines[i] = lines[i]!;

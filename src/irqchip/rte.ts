@@ -30,6 +30,14 @@ export interface Rte {
   masked: boolean;
   /** Bits 63:56: APIC ID (physical) or logical destination set. */
   destination: number;
+  /**
+   * Bits 55:48, the ICH I/O APIC's Extended Destination ID: sent as MSI
+   * address bits 11:4. Bits 55:49 carry destination bits 14:8 (KVM's
+   * extended destination ID); bit 48 is the interrupt format, and with it
+   * set the RTE is in VT-d's remappable format (spec §5.1.5.1): bits 63:49
+   * and 11 are the interrupt index, which land in the MSI's handle.
+   */
+  extendedDestination: number;
 }
 
 /** The reset value of every RTE: masked, everything else 0. */
@@ -46,6 +54,7 @@ export function parseRte(lo: number, hi: number): Rte {
     level: ((lo >>> 15) & 1) === 1,
     masked: ((lo >>> 16) & 1) === 1,
     destination: (hi >>> 24) & 0xff,
+    extendedDestination: (hi >>> 16) & 0xff,
   };
 }
 
@@ -58,7 +67,7 @@ export function encodeRte(r: Rte): { lo: number; hi: number } {
     | (Number(r.remoteIrr) << 14)
     | (Number(r.level) << 15)
     | (Number(r.masked) << 16);
-  return { lo: lo >>> 0, hi: ((r.destination & 0xff) << 24) >>> 0 };
+  return { lo: lo >>> 0, hi: (((r.destination & 0xff) << 24) | ((r.extendedDestination & 0xff) << 16)) >>> 0 };
 }
 
 export interface MsiMessage { addressLo: number; addressHi: number; data: number }
@@ -67,7 +76,10 @@ export interface MsiMessage { addressLo: number; addressHi: number; data: number
 export const MSI_ADDRESS_BASE = 0xfee0_0000;
 
 /**
- * The MSI an IOAPIC pin sends for this RTE. The redirection hint is set for
+ * The MSI an IOAPIC pin sends for this RTE (the ICH I/O APIC's rule:
+ * address 19:12 from RTE 63:56, 11:4 from 55:48, 2 from the destination
+ * mode; a remappable-format RTE thus sends a remappable-format message
+ * naming its interrupt index). The redirection hint is set for
  * lowest-priority delivery (as the IOAPIC does on the APIC bus); data bit 15
  * is the trigger mode (what KVM scans to know which vectors need an EOI
  * exit) and bit 14 the level-assert bit, always 1 for an assertion.
@@ -75,6 +87,7 @@ export const MSI_ADDRESS_BASE = 0xfee0_0000;
 export function rteToMsi(r: Rte): MsiMessage {
   const addressLo = (MSI_ADDRESS_BASE
     | ((r.destination & 0xff) << 12)
+    | ((r.extendedDestination & 0xff) << 4)
     | (Number(r.deliveryMode === DELIVERY_LOWEST_PRIORITY) << 3)
     | (Number(r.destLogical) << 2)) >>> 0;
   const data = (r.vector & 0xff) | ((r.deliveryMode & 0b111) << 8) | (1 << 14) | (Number(r.level) << 15);

@@ -14,8 +14,14 @@ import type { BusDevice, MmioBus } from './bus.js';
 
 export interface EduPciDeps {
   mmio: MmioBus;
-  /** Guest RAM from physical address 0 (DMA goes there: no IOMMU yet). */
+  /** Guest RAM from physical address 0 (DMA goes there, through `translateDma` when an IOMMU translates). */
   ram: Uint8Array;
+  /**
+   * The IOMMU's view of this device's DMA: the guest physical address of
+   * bus address `address`, or null when the access faults. Absent: bus
+   * addresses are physical addresses.
+   */
+  translateDma?(address: number, write: boolean): number | null;
   sendMsi(message: MsiMessage): void;
   /** The INTA# line, already routed to its interrupt-controller pin. */
   setIntx(level: boolean): void;
@@ -41,10 +47,20 @@ export class EduPci {
       intx: (level) => { this.fn.setIntx(level); this.updateIntx(); },
       dma: {
         // Without bus mastering the device's DMA goes nowhere (QEMU's bus-master address space is off).
-        read: (a, n) => (this.fn.busMaster && a + n <= ram.length ? ram.slice(a, a + n) : null),
+        read: (a, n) => {
+          const pieces = this.fn.busMaster ? this.dmaPieces(a, n, false) : null;
+          if (!pieces) return null;
+          const out = new Uint8Array(n);
+          let at = 0;
+          for (const [pa, len] of pieces) { out.set(ram.subarray(pa, pa + len), at); at += len; }
+          return out;
+        },
         write: (a, bytes) => {
-          if (!this.fn.busMaster || a + bytes.length > ram.length) return false;
-          ram.set(bytes, a);
+          // Every page is translated before anything moves: a fault transfers nothing.
+          const pieces = this.fn.busMaster ? this.dmaPieces(a, bytes.length, true) : null;
+          if (!pieces) return false;
+          let at = 0;
+          for (const [pa, len] of pieces) { ram.set(bytes.subarray(at, at + len), pa); at += len; }
           return true;
         },
       },
@@ -67,6 +83,21 @@ export class EduPci {
       },
       ...(deps.onGuestError ? { onGuestError: deps.onGuestError } : {}),
     });
+  }
+
+  /** The RAM pieces (physical address, length) of a DMA of `n` bytes at bus address `a`, page by page; null on a fault. */
+  private dmaPieces(a: number, n: number, write: boolean): [number, number][] | null {
+    const ram = this.deps.ram;
+    const pieces: [number, number][] = [];
+    for (let done = 0; done < n;) {
+      const bus = a + done;
+      const len = Math.min(n - done, 4096 - (bus % 4096));
+      const pa = this.deps.translateDma ? this.deps.translateDma(bus, write) : bus;
+      if (pa === null || pa + len > ram.length) return null;
+      pieces.push([pa, len]);
+      done += len;
+    }
+    return pieces;
   }
 
   /** What firmware would have done: BAR0 at `bar0`, memory decode on, the interrupt line. */

@@ -11,7 +11,8 @@
  * only there (and once at start), batching every RTE write since the last
  * delivery into one KVM_SET_GSI_ROUTING.
  */
-import type { Vm } from '../backend/types.js';
+import type { Msi, Vm } from '../backend/types.js';
+import type { InterruptTranslator } from '../irq/irqfd-cache.js';
 import { GsiRoutingManager } from '../irq/gsi-routing.js';
 import { Ioapic, IOAPIC_PINS } from '../irqchip/ioapic.js';
 import type { MsiMessage } from '../irqchip/rte.js';
@@ -25,13 +26,24 @@ export interface SplitIrqchipOptions {
   mmio: MmioBus;
   /** Called when the IOAPIC signals a level pin's resample (the line's resample eventfd). */
   onResample?: (pin: number) => void;
+  /**
+   * The interrupt-remapping unit the IOAPIC's messages go through (VT-d), as
+   * the IOAPIC's requester `sourceId`. Absent: none.
+   */
+  translator?: () => InterruptTranslator | undefined;
+  sourceId?: number;
 }
+
+/** The route of a pin whose message does not translate: edge, vector 0, so KVM's EOI scan ignores it. */
+const NO_ROUTE: Msi = { addressLo: 0xfee0_0000, addressHi: 0, data: 0 };
 
 export class SplitIrqchip {
   readonly ioapic: Ioapic;
   readonly routing: GsiRoutingManager;
   /** MSIs sent with KVM_SIGNAL_MSI that no vCPU accepted. */
   undelivered = 0;
+  /** Deliveries the remapping unit blocked. */
+  faults = 0;
 
   /** Enables KVM_CAP_SPLIT_IRQCHIP: call before any vCPU exists. */
   static enable(vm: Pick<Vm, 'enableCap'>): void {
@@ -42,7 +54,7 @@ export class SplitIrqchip {
     const vm = opts.vm;
     this.routing = new GsiRoutingManager(vm, { reserved: IOAPIC_PINS, maxRoutes: vm.checkExtension('KVM_CAP_IRQ_ROUTING') });
     this.ioapic = new Ioapic({
-      updateRoute: (pin, msi) => this.routing.set(pin, { type: 'msi', ...msi }),
+      updateRoute: (pin, msi) => this.routing.set(pin, { type: 'msi', ...this.routeFor(msi) }),
       deliver: (pin, msi) => this.deliver(pin, msi),
       resample: (pin) => opts.onResample?.(pin),
       onGuestError: (what) => trace('vmm:device:guest-error', { device: 'ioapic', what }),
@@ -59,12 +71,35 @@ export class SplitIrqchip {
     }, 'ioapic');
   }
 
+  /** What KVM's route for a pin holds: the translated message (its vector and trigger mode drive KVM's EOI exits). */
+  private routeFor(msi: MsiMessage): Msi {
+    const t = this.opts.translator?.()?.translate(msi, this.opts.sourceId ?? 0, false);
+    if (!t) return { ...msi };
+    return t.ok ? t.msi : NO_ROUTE;
+  }
+
+  /** The remapping unit changed what the pins' messages translate to: every pin's route again (pushed at the next delivery). */
+  retranslate(): void {
+    this.ioapic.publishRoutes();
+  }
+
   private deliver(pin: number, msi: MsiMessage): void {
-    // Route first (a no-op when unchanged), then the interrupt from the current RTE.
+    // Route first (a no-op when unchanged), then the interrupt from the current RTE, translated now.
     this.routing.commit();
-    const n = this.opts.vm.signalMsi(msi);
+    let out: MsiMessage = msi;
+    const translator = this.opts.translator?.();
+    if (translator) {
+      const t = translator.translate(msi, this.opts.sourceId ?? 0, true);
+      if (!t.ok) {
+        this.faults++;
+        trace('vmm:ioapic:deliver', { pin, vector: msi.data & 0xff, destination: -1, accepted: -1 });
+        return;
+      }
+      out = t.msi;
+    }
+    const n = this.opts.vm.signalMsi(out);
     if (n === 0) this.undelivered++;
-    trace('vmm:ioapic:deliver', { pin, vector: msi.data & 0xff, destination: (msi.addressLo >>> 12) & 0xff, accepted: n });
+    trace('vmm:ioapic:deliver', { pin, vector: out.data & 0xff, destination: (out.addressLo >>> 12) & 0xff, accepted: n });
   }
 
   /** An input line of the IOAPIC (devices drive these). */

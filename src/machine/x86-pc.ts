@@ -21,6 +21,7 @@ import { EduPci } from './edu-pci.js';
 import { DoorbellPci } from './doorbell-pci.js';
 import { IrqfdCache, IRQ_CACHE_POLICIES, type IrqCachePolicy, type IrqCacheStats } from '../irq/irqfd-cache.js';
 import { DOORBELL_MAX_VECTORS } from '../devices/doorbell.js';
+import { VtdUnit, VTD_BASE, VTD_SIZE, IOAPIC_SOURCE_ID, type VtdFault } from '../iommu/vtd.js';
 import { exitServer, type RunContext, type StopReason } from './run-loop.js';
 import type { DriveEnd, ExitServer } from '../backend/driver.js';
 
@@ -73,6 +74,13 @@ export interface X86MachineOptions {
    * 'lazy' (default), 'eager' (QEMU's) or 'none'.
    */
   irqCache?: IrqCachePolicy;
+  /**
+   * An Intel IOMMU (VT-d) at 0xfed90000 as QEMU's `-device intel-iommu`
+   * (irqchip 'split'): DMA remapping for the PCI devices and, with
+   * `intremap` (default on), interrupt remapping for their MSIs and the
+   * IOAPIC's.
+   */
+  iommu?: { intremap?: boolean };
 }
 
 export type PciDeviceName = 'edu' | 'doorbell';
@@ -192,6 +200,8 @@ export class X86Machine {
   readonly doorbells: DoorbellPci[] = [];
   /** The VM's irqfd cache (irqchip 'split'): every eventfd-backed MSI source goes through it. */
   readonly irqCache: IrqfdCache | null = null;
+  /** The VT-d unit (option `iommu`). */
+  readonly vtd: VtdUnit | null = null;
   private readonly ctx: RunContext;
   private readonly server: ExitServer;
   port80Writes = 0;
@@ -225,9 +235,35 @@ export class X86Machine {
       this.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memorySize: size, memory: ram });
       const boot = loadMultiboot(opts.image, ram.bytes, { cmdline: opts.cmdline ?? '', ...(opts.modules ? { modules: opts.modules } : {}) });
 
+      if (opts.iommu && opts.irqchip !== 'split') throw new InvalidArgumentError('an IOMMU needs irqchip \'split\' (it remaps the IOAPIC\'s and the PCI devices\' interrupts)');
+      if (opts.iommu) {
+        const bytes = ram.bytes;
+        this.vtd = new VtdUnit({
+          mem: {
+            read: (a, n) => (a >= 0 && a + n <= bytes.length ? bytes.slice(a, a + n) : null),
+            write: (a, b) => { if (a < 0 || a + b.length > bytes.length) return false; bytes.set(b, a); return true; },
+          },
+          // The unit's own interrupts (fault and invalidation events) are never remapped.
+          sendMsi: (m) => { this.vm.signalMsi(m); },
+          onIecInvalidate: (first, last, global) => {
+            if (global) this.irqCache?.invalidateAll(); else this.irqCache?.invalidateIrteRange(first, last);
+            this.irqchip?.retranslate();
+          },
+          onRemappingChanged: () => {
+            if (this.vtd) this.irqCache?.setTranslator(this.vtd);
+            this.irqchip?.retranslate();
+          },
+          onFault: (f: VtdFault) => trace('vmm:iommu:fault', { reason: f.reason, sourceId: f.sourceId, info: f.info, read: f.read }),
+          onGuestError: (what) => trace('vmm:device:guest-error', { device: 'intel-iommu', what }),
+        }, { intremap: opts.iommu.intremap ?? true });
+        this.mmio.register(VTD_BASE, VTD_SIZE, this.vtd, 'intel-iommu');
+      }
       if (opts.irqchip === 'split') {
         SplitIrqchip.enable(this.vm);
-        this.irqchip = new SplitIrqchip({ vm: this.vm, mmio: this.mmio, onResample: (pin) => this.lines.get(pin)?.resampled() });
+        this.irqchip = new SplitIrqchip({
+          vm: this.vm, mmio: this.mmio, onResample: (pin) => this.lines.get(pin)?.resampled(),
+          translator: () => this.vtd ?? undefined, sourceId: IOAPIC_SOURCE_ID,
+        });
       }
       const cpuid = hv.supportedCpuid();
       const vcpus: Vcpu[] = [];
@@ -297,7 +333,7 @@ export class X86Machine {
         this.pci = pci;
         this.pio.register(PCI_CONFIG_ADDRESS, 8, pci.ports, 'pci-config');
         const cache = new IrqfdCache({
-          vm: this.vm, routing: chip.routing, policy,
+          vm: this.vm, routing: chip.routing, policy, ...(this.vtd ? { translator: this.vtd } : {}),
           // The poller kicks a vCPU that runs KVM_RUN on this thread, so its event loop serves the ring.
           kick: () => (this.onThreads ? [] : [this.vcpu]),
         });
@@ -315,9 +351,11 @@ export class X86Machine {
             return;
           }
           const line = pciIntxPin(slot, 1);
+          const vtd = this.vtd;
           const edu = new EduPci({
             mmio: this.mmio, ram: ram.bytes,
-            sendMsi: (m) => { this.vm.signalMsi(m); },
+            sendMsi: (m) => { cache.sendMsi(m, slot << 3, `edu${this.edus.length}`); },
+            ...(vtd ? { translateDma: (a: number, write: boolean) => { const t = vtd.translateDma(slot << 3, a, write); return t.ok ? t.address : null; } } : {}),
             setIntx: (level) => chip.setIrq(line, level),
             onGuestError: (what) => trace('vmm:device:guest-error', { device: 'edu', what }),
           });

@@ -42,6 +42,8 @@ export interface TraceEvents {
   'vmm:irqcache:invalidate': { vm: number; scope: string; first: number; last: number; detached: number };
   /** A source's irqfd left the kernel (invalidation, mask, removal). */
   'vmm:irqcache:detach': { vm: number; source: string; gsi: number };
+  /** The IOMMU recorded a fault (reason as VT-d numbers them; info: page address or IRTE index << 48). */
+  'vmm:iommu:fault': { reason: number; sourceId: number; info: number; read: boolean };
   /** Which backend runs the machine, and why. */
   'vmm:machine:backend': { backend: string; reason: string };
 }
@@ -63,7 +65,7 @@ export const TRACE_NAMES: readonly TraceName[] = [
   'vmm:vcpu:exit', 'vmm:bus:unhandled', 'vmm:device:guest-error', 'vmm:machine:debug-exit',
   'vmm:machine:stop', 'vmm:machine:backend', 'vmm:gsi:push', 'vmm:ioapic:deliver', 'vmm:pic:extint',
   'vmm:ioapic:set_irq', 'vmm:ioapic:service', 'vmm:ioapic:route_update', 'vmm:ioapic:eoi', 'vmm:ioapic:remote_irr',
-  'vmm:irqcache:miss', 'vmm:irqcache:fault', 'vmm:irqcache:fill', 'vmm:irqcache:invalidate', 'vmm:irqcache:detach',
+  'vmm:iommu:fault', 'vmm:irqcache:miss', 'vmm:irqcache:fault', 'vmm:irqcache:fill', 'vmm:irqcache:invalidate', 'vmm:irqcache:detach',
 ];
 
 /** Publishes `payload` on `name` if anyone listens. */

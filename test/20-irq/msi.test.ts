@@ -33,11 +33,20 @@ describe('compatibility format', () => {
   });
 
   it('agrees with the IOAPIC\'s own RTE translation (an 8-bit destination, no extension)', () => {
-    fc.assert(fc.property(fc.integer({ min: 0, max: 0xffff_ffff }), fc.integer({ min: 0, max: 0xffff_ffff }), (lo, hi) => {
-      const msi = rteToMsi(parseRte(lo >>> 0, hi >>> 0));
+    fc.assert(fc.property(fc.integer({ min: 0, max: 0xffff_ffff }), fc.integer({ min: 0, max: 0xff }), (lo, dest) => {
+      const msi = rteToMsi(parseRte(lo >>> 0, (dest << 24) >>> 0));
       const a = decodeMsi(msi);
       const b = parseMsi(msi);
       expect(a).toEqual({ format: 'compat', ...b });
+    }));
+  });
+
+  it('an RTE in VT-d\'s remappable format (bit 48) sends the remappable message naming its index (63:49, and 15 from bit 11)', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xff }), fc.boolean(), (index, vector, level) => {
+      const lo = (vector | (((index >>> 15) & 1) << 11) | (Number(level) << 15)) >>> 0;
+      const hi = ((((index & 0x7fff) << 17) | (1 << 16)) >>> 0);
+      const d = decodeMsi(rteToMsi(parseRte(lo, hi)));
+      expect(d).toMatchObject({ format: 'remappable', index, subhandleValid: false });
     }));
   });
 

@@ -55,8 +55,12 @@ describe('RTE encoding', () => {
     [{ vector: 0x41, deliveryMode: 0, destLogical: false, level: true, destination: 0 }, 0xfee0_0000, 0xc041],
     [{ vector: 0x51, deliveryMode: 1, destLogical: true, level: true, destination: 0x0f }, 0xfee0_f00c, 0xc151],
     [{ vector: 0x00, deliveryMode: 4, destLogical: false, level: false, destination: 1 }, 0xfee0_1000, 0x4400],
+    // The ICH I/O APIC's extended destination (RTE 55:48) lands in address 11:4: destination bits 14:8 ...
+    [{ vector: 0x61, deliveryMode: 0, destLogical: false, level: false, destination: 0x34, extendedDestination: 0x02 }, 0xfee3_4020, 0x4061],
+    // ... and with bit 48 set, VT-d's remappable format: index 63:49 (here 0x1234 << 1 | 1 = the format bit).
+    [{ vector: 0x62, deliveryMode: 0, destLogical: false, level: true, destination: 0x24, extendedDestination: 0x69 }, 0xfee2_4690, 0xc062],
   ])('rteToMsi(%o) = address %s data %s', (fields, addressLo, data) => {
-    const r: Rte = { deliveryStatus: false, activeLow: false, remoteIrr: false, masked: false, ...fields };
+    const r: Rte = { deliveryStatus: false, activeLow: false, remoteIrr: false, masked: false, extendedDestination: 0, ...fields };
     expect(rteToMsi(r)).toEqual({ addressLo, addressHi: 0, data });
   });
 });

@@ -125,7 +125,7 @@ export const ioapicTarget: Target<Inst, S, Op> = {
       const lo = s.rteLo[p]!;
       const hi = s.rteHi[p]!;
       ensure(isU32(lo) && isU32(hi), () => `pin ${p}: RTE words ${lo}, ${hi} are not unsigned 32-bit values`);
-      ensure((hi & 0x00ff_ffff) === 0, () => `pin ${p}: RTE bits 55:32 are reserved (high word ${hex(hi)})`);
+      ensure((hi & 0x0000_ffff) === 0, () => `pin ${p}: RTE bits 47:32 are reserved (high word ${hex(hi)})`);
       ensure(!(lo & RTE_DELIVERY_STATUS), `pin ${p}: delivery status set, but delivery is immediate`);
       ensure(!rirr(s, p) || level(s, p), `pin ${p}: remote IRR set on an edge-triggered pin`);
       ensure(!s.irr[p], `pin ${p}: an edge stays latched, but delivery is immediate`);
@@ -278,7 +278,7 @@ export const ioapicTarget: Target<Inst, S, Op> = {
         // The pin's route first, from the new RTE; then anything the write makes deliverable.
         const route = msiOut('route', p, msiOf(lib, post, p));
         if (i & 1) {
-          same(post.rteHi[p], (op.v & 0xff00_0000) >>> 0, `RTE ${p} high word keeps the destination, bits 63:56`);
+          same(post.rteHi[p], (op.v & 0xffff_0000) >>> 0, `RTE ${p} high word keeps bits 63:48 (destination, extended destination, format)`);
           same(post.rteLo[p], pre.rteLo[p], `RTE ${p} low word after a high-word write`);
           return same(outputs, [route], `outputs of RTE ${p}'s high-word write`);
         }
