@@ -6,7 +6,7 @@ import { fstatSync, readFileSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { openHypervisor, type BackendChoice } from './backend/index.js';
 import { createLogger, logTraceEvents, LOG_LEVELS, type LogLevel } from './log.js';
-import { X86Machine, MAX_CPUS, MAX_MEM_MIB, parseDeviceSpec, type PciDeviceSpec } from './machine/x86-pc.js';
+import { X86Machine, MAX_CPUS, MAX_MEM_MIB, parseDeviceSpec, parseIommuSpec, type PciDeviceSpec } from './machine/x86-pc.js';
 import { IRQ_CACHE_POLICIES, type IrqCachePolicy } from './irq/irqfd-cache.js';
 import { trace } from './trace/events.js';
 import { unhandledAccessHint } from './machine/hints.js';
@@ -38,6 +38,10 @@ Options:
                           invalidated by range), eager (QEMU's: translated
                           when programmed, all re-translated on any
                           invalidation), none (every interrupt in userspace)
+  --iommu intel[,intremap=on|off]
+                          an Intel IOMMU (VT-d) at 0xfed90000, as QEMU's
+                          -device intel-iommu: DMA remapping and, with
+                          intremap=on (default), interrupt remapping
   --stats                 print the irqfd cache's counters on stderr at exit
   --cpus N                vCPUs, 1..${MAX_CPUS} (default 1); more than one needs
                           the split irqchip (the guest starts the APs with
@@ -84,6 +88,7 @@ export async function main(argv: string[]): Promise<number> {
         device: { type: 'string', multiple: true, default: [] },
         'irq-cache': { type: 'string', default: 'lazy' },
         stats: { type: 'boolean', default: false },
+        iommu: { type: 'string' },
         'log-level': { type: 'string', default: 'warn' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -115,6 +120,15 @@ export async function main(argv: string[]): Promise<number> {
     } catch (e) {
       return fail(`--device ${d}: ${(e as Error).message}`, EX_USAGE);
     }
+  }
+  let iommu: { intremap: boolean } | undefined;
+  if (values.iommu !== undefined) {
+    try {
+      iommu = parseIommuSpec(values.iommu);
+    } catch (e) {
+      return fail(`--iommu ${values.iommu}: ${(e as Error).message}`, EX_USAGE);
+    }
+    if (irqchip !== 'split') return fail('--iommu needs the split irqchip (it remaps the IOAPIC\'s interrupts), not --irqchip none', EX_USAGE);
   }
   const irqCache = values['irq-cache'] as IrqCachePolicy;
   if (!IRQ_CACHE_POLICIES.includes(irqCache)) return fail(`--irq-cache must be one of ${IRQ_CACHE_POLICIES.join(', ')}, not "${String(irqCache)}"`, EX_USAGE);
@@ -155,7 +169,7 @@ export async function main(argv: string[]): Promise<number> {
   let stopSignals = (): void => {};
   try {
     machine = new X86Machine({
-      hypervisor, image: bytes, memMiB, cmdline: values.cmdline, irqchip, cpus, devices, irqCache,
+      hypervisor, image: bytes, memMiB, cmdline: values.cmdline, irqchip, cpus, devices, irqCache, ...(iommu ? { iommu } : {}),
       ...(initrd ? { modules: [{ data: initrd, cmdline: values.initrd ?? '' }] } : {}),
       serialOut: (b) => { writeSync(1, b); },
     });

@@ -88,6 +88,22 @@ export const PCI_DEVICES: readonly PciDeviceName[] = ['edu', 'doorbell'];
 export type PciDeviceSpec = { name: 'edu' } | { name: 'doorbell'; vectors: number };
 
 /**
+ * An IOMMU as our --iommu names it: 'intel', 'intel,intremap=on|off'
+ * (QEMU's -device intel-iommu,intremap=...). Throws ERR_INVALID_ARG.
+ */
+export function parseIommuSpec(text: string): { intremap: boolean } {
+  const [name, ...props] = text.split(',');
+  if (name !== 'intel') throw new InvalidArgumentError(`unknown IOMMU '${String(name)}' (known: intel)`);
+  let intremap = true;
+  for (const p of props) {
+    const m = /^intremap=(on|off)$/.exec(p);
+    if (!m) throw new InvalidArgumentError(`IOMMU property '${p}': intel takes intremap=on|off`);
+    intremap = m[1] === 'on';
+  }
+  return { intremap };
+}
+
+/**
  * A device as QEMU's -device names it: 'edu', 'doorbell', 'doorbell,vectors=64'.
  * Throws ERR_INVALID_ARG naming what is wrong.
  */

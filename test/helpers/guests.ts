@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Hypervisor } from '../../src/backend/types.js';
-import { X86Machine, type RunResult } from '../../src/machine/x86-pc.js';
+import { X86Machine, parseIommuSpec, type RunResult } from '../../src/machine/x86-pc.js';
 import type { IrqCachePolicy } from '../../src/irq/irqfd-cache.js';
 
 export const GUEST_DIR = join(import.meta.dirname, '..', '..', 'guests', 'x86');
@@ -30,6 +30,8 @@ export interface GuestExpectation {
   devices: string[];
   /** Why QEMU cannot run this guest (a device only this VMM has), or absent. */
   noQemu?: string;
+  /** An IOMMU on our machine (our --iommu, QEMU's -device intel-iommu): 'intel', 'intel,intremap=off'. */
+  iommu?: string;
 }
 
 /** Whether the guest needs the event loop to run (several vCPUs, or eventfd-backed devices). */
@@ -66,6 +68,7 @@ export function listGuests(opts: { all?: boolean } = {}): GuestExpectation[] {
         cpus: e.cpus ?? 1,
         devices: e.devices ?? [],
         ...(e.noQemu ? { noQemu: e.noQemu } : {}),
+        ...(e.iommu ? { iommu: e.iommu } : {}),
       };
     })
     .filter((g): g is GuestExpectation => g !== null);
@@ -73,7 +76,7 @@ export function listGuests(opts: { all?: boolean } = {}): GuestExpectation[] {
 
 export interface GuestRun extends RunResult { serial: string }
 
-type GuestSpec = { elf: string; cmdline: string; memMiB: number; cpus?: number; devices?: string[]; irqCache?: IrqCachePolicy };
+type GuestSpec = { elf: string; cmdline: string; memMiB: number; cpus?: number; devices?: string[]; irqCache?: IrqCachePolicy; iommu?: string };
 
 /** The machine for a guest on `hv`, and a reader of the serial output it has written so far. */
 function bootGuest(hv: Hypervisor, g: GuestSpec, irqchip: 'none' | 'split'): { m: X86Machine; serial: () => string } {
@@ -88,6 +91,7 @@ function bootGuest(hv: Hypervisor, g: GuestSpec, irqchip: 'none' | 'split'): { m
     cpus: g.cpus ?? 1,
     devices: g.devices ?? [],
     ...(g.irqCache ? { irqCache: g.irqCache } : {}),
+    ...(g.iommu ? { iommu: parseIommuSpec(g.iommu) } : {}),
   });
   return { m, serial: () => Buffer.concat(chunks).toString('latin1') };
 }
