@@ -100,10 +100,10 @@ describe('vmm CLI', () => {
     expect(vmm(['run', g.elf, '--backend', 'sim']).stdout).toContain('edu: not found on bus 0');
   });
 
-  it('--device doorbell,vectors=N with --irq-cache and --stats: the storm passes under each policy and the counters add up', () => {
+  it('--device doorbell,vectors=N --iommu intel with --irq-cache and --stats: the storm passes under each policy and the counters add up', () => {
     const g = listGuests().find((x) => x.name === 'doorbell-storm')!;
     for (const policy of ['lazy', 'eager', 'none']) {
-      const r = vmm(['run', g.elf, '--backend', 'sim', '--device', 'doorbell,vectors=16', '--irq-cache', policy, '--stats']);
+      const r = vmm(['run', g.elf, '--backend', 'sim', '--device', 'doorbell,vectors=16', '--iommu', 'intel', '--irq-cache', policy, '--stats']);
       expect(r.stdout).toBe(g.serial);
       expect(r.status).toBe(g.exitStatus);
       const stat = (k: string): string => r.stderr.match(new RegExp(`^vmm: stats: ${k} (\\S+)$`, 'm'))?.[1] ?? 'missing';
@@ -116,6 +116,9 @@ describe('vmm CLI', () => {
     const bad = vmm(['run', g.elf, '--backend', 'sim', '--irq-cache', 'sometimes']);
     expect(bad.status).toBe(64);
     expect(bad.stderr).toContain('--irq-cache must be one of none, eager, lazy');
+    expect(vmm(['run', g.elf, '--backend', 'sim', '--iommu', 'amd']).stderr).toContain("unknown IOMMU 'amd'");
+    expect(vmm(['run', g.elf, '--backend', 'sim', '--iommu', 'intel,intremap=maybe']).status).toBe(64);
+    expect(vmm(['run', g.elf, '--backend', 'sim', '--iommu', 'intel', '--irqchip', 'none']).status).toBe(64);
   });
 
   it('--initrd loads a module: a missing file is a usage error', () => {
