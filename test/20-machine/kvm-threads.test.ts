@@ -38,6 +38,8 @@ describe.skipIf(KVM_SKIP_REASON !== null)(`KVM vCPU threads${KVM_SKIP_REASON ? `
         const s = v.getSregs();
         v.setSregs({ ...s, cs: { ...s.cs, base: 0n, selector: 0 } });
         v.setRegs({ ...v.getRegs(), rip: BigInt(at), rflags: 2n });
+        // With the LAPIC in the kernel an AP waits for INIT/SIPI (KVM_MP_STATE_UNINITIALIZED): start it here.
+        if (i > 0) v.setMpState('runnable');
         vcpus.push(v);
       }
       const outs: string[] = [];
