@@ -1,0 +1,27 @@
+/**
+ * The library API (`import { … } from 'tsvmm'`): enough to script an
+ * experiment -- open a backend, build the x86 machine with its devices, the
+ * irqfd-cache policy and the IOMMU, run a guest, read the counters, watch
+ * the trace points. The CLI (`vmm`) is built on exactly this.
+ */
+export { openHypervisor, type BackendChoice, type OpenedHypervisor } from './backend/index.js';
+export type { Hypervisor, Vm, Vcpu, EventFd, GuestMemory, VcpuExit, Msi, GsiRoute } from './backend/types.js';
+export { KvmHypervisor } from './backend/kvm/index.js';
+export { SimHypervisor } from './backend/sim/index.js';
+export { isKvmAvailable, kvmUnavailableReason } from './native/binding.js';
+export {
+  X86Machine, parseDeviceSpec, parseIommuSpec, exitStatusFor, PCI_DEVICES, MAX_CPUS, MAX_MEM_MIB,
+  type X86MachineOptions, type RunResult, type PciDeviceName, type PciDeviceSpec,
+} from './machine/x86-pc.js';
+export type { StopReason } from './machine/run-loop.js';
+export { DoorbellPci } from './machine/doorbell-pci.js';
+export {
+  IrqfdCache, IRQ_CACHE_POLICIES, NO_REMAPPING,
+  type IrqCachePolicy, type IrqCacheStats, type InterruptTranslator, type Translation, type CachedSourceSpec,
+} from './irq/irqfd-cache.js';
+export { VtdUnit, FaultReason, VTD_BASE, type VtdFault } from './iommu/vtd.js';
+export { decodeMsi, encodeCompatMsi, encodeRemappableMsi, type MsiMessage } from './irq/msi.js';
+export { subscribe, TRACE_NAMES, type TraceEvents, type TraceName } from './trace/events.js';
+export {
+  VmmError, InvalidArgumentError, LoaderError, BackendError, BackendUnavailableError, MappingInUseError, ClosedError,
+} from './errors.js';
