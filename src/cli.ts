@@ -9,6 +9,7 @@ import { createLogger, logTraceEvents, LOG_LEVELS, type LogLevel } from './log.j
 import { X86Machine, MAX_CPUS, MAX_MEM_MIB, parseDeviceSpec, parseIommuSpec, type PciDeviceSpec } from './machine/x86-pc.js';
 import { IRQ_CACHE_POLICIES, type IrqCachePolicy } from './irq/irqfd-cache.js';
 import { trace } from './trace/events.js';
+import { ChromeTraceWriter } from './trace/chrome.js';
 import { unhandledAccessHint } from './machine/hints.js';
 import { VmmError } from './errors.js';
 
@@ -43,6 +44,10 @@ Options:
                           -device intel-iommu: DMA remapping and, with
                           intremap=on (default), interrupt remapping
   --stats                 print the irqfd cache's counters on stderr at exit
+  --trace FILE            write Chrome trace-event JSON to FILE (open it in
+                          ui.perfetto.dev): a track per vCPU with its exits,
+                          interrupt deliveries, the irqfd cache's fills,
+                          invalidations, detaches and route pushes
   --cpus N                vCPUs, 1..${MAX_CPUS} (default 1); more than one needs
                           the split irqchip (the guest starts the APs with
                           INIT/SIPI; on KVM each vCPU runs on its own thread)
@@ -89,6 +94,7 @@ export async function main(argv: string[]): Promise<number> {
         'irq-cache': { type: 'string', default: 'lazy' },
         stats: { type: 'boolean', default: false },
         iommu: { type: 'string' },
+        trace: { type: 'string' },
         'log-level': { type: 'string', default: 'warn' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -160,6 +166,16 @@ export async function main(argv: string[]): Promise<number> {
     return fail((e as Error).message, EX_SOFTWARE);
   }
   const { hypervisor, reason } = opened;
+  let chrome: ChromeTraceWriter | undefined;
+  if (values.trace !== undefined) {
+    try {
+      chrome = new ChromeTraceWriter(values.trace);
+    } catch (e) {
+      hypervisor.close();
+      unsubscribe();
+      return fail(`--trace ${values.trace}: ${(e as Error).message}`, EX_USAGE);
+    }
+  }
   log.info({ backend: hypervisor.kind, reason }, `backend: ${hypervisor.kind}`);
   if (backend === 'auto') process.stderr.write(`vmm: ${reason}\n`);
   trace('vmm:machine:backend', { backend: hypervisor.kind, reason });
@@ -193,6 +209,7 @@ export async function main(argv: string[]): Promise<number> {
     machine?.close();
     hypervisor.close();
     unsubscribe();
+    chrome?.close();
   }
 }
 

@@ -216,8 +216,10 @@ export class IrqfdCache {
     if (!t.ok) {
       this.stats.faults++;
       trace('vmm:irqcache:fault', { vm: this.vmId, source: e.spec.label, reason: t.reason });
+      trace('vmm:irq:deliver', { vm: this.vmId, source: e.spec.label, vector: message.data & 0xff, destination: -1, path: 'fault' });
       return;
     }
+    trace('vmm:irq:deliver', { vm: this.vmId, source: e.spec.label, vector: t.msi.data & 0xff, destination: (t.msi.addressLo >>> 12) & 0xff, path: 'miss' });
     const n = this.vm.signalMsi(this.toKvm(t.msi));
     this.stats.deliveries++;
     if (n === 0) this.stats.undelivered++;
@@ -234,8 +236,10 @@ export class IrqfdCache {
     if (!t.ok) {
       this.stats.faults++;
       trace('vmm:irqcache:fault', { vm: this.vmId, source: label, reason: t.reason });
+      trace('vmm:irq:deliver', { vm: this.vmId, source: label, vector: message.data & 0xff, destination: -1, path: 'fault' });
       return -1;
     }
+    trace('vmm:irq:deliver', { vm: this.vmId, source: label, vector: t.msi.data & 0xff, destination: (t.msi.addressLo >>> 12) & 0xff, path: 'miss' });
     const n = this.vm.signalMsi(this.toKvm(t.msi));
     this.stats.deliveries++;
     if (n === 0) this.stats.undelivered++;

@@ -7,6 +7,7 @@
  */
 import type { ExitServer } from '../backend/driver.js';
 import type { Vcpu, VcpuExit } from '../backend/types.js';
+import { performance } from 'node:perf_hooks';
 import { channel } from '../trace/events.js';
 import { readLe, writeLe, type MmioBus, type PioBus } from './bus.js';
 
@@ -33,6 +34,8 @@ export interface RunContext {
   mayWake?: () => boolean;
   /** Exits handled so far. */
   exits: number;
+  /** Names the VM in trace events. */
+  vmId?: number;
 }
 
 const exitChannel = channel('vmm:vcpu:exit');
@@ -88,14 +91,19 @@ function handleExit(ctx: RunContext, e: VcpuExit): StopReason | null {
 /** Counts, traces and handles one exit of `vcpu`; records a stop reason. */
 function dispatch(ctx: RunContext, e: VcpuExit, vcpu: Vcpu): void {
   ctx.exits++;
+  let r: StopReason | null;
   if (exitChannel.hasSubscribers) {
+    const t0 = performance.now();
+    r = handleExit(ctx, e);
     exitChannel.publish({
-      vcpu: vcpu.id, kind: e.kind,
+      vm: ctx.vmId ?? 0, vcpu: vcpu.id, kind: e.kind,
       ...(e.kind === 'io-in' || e.kind === 'io-out' ? { port: e.port } : {}),
       ...(e.kind === 'mmio-read' || e.kind === 'mmio-write' ? { address: e.address } : {}),
+      us: (performance.now() - t0) * 1000,
     });
+  } else {
+    r = handleExit(ctx, e);
   }
-  const r = handleExit(ctx, e);
   if (r !== null && ctx.stop === null) ctx.stop = r;
 }
 

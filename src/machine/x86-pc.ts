@@ -189,7 +189,11 @@ export function multibootSregs(current: X86Sregs): X86Sregs {
   };
 }
 
+let nextMachineId = 1;
+
 export class X86Machine {
+  /** Names this machine's VM in trace events (unique in the process). */
+  readonly id = nextMachineId++;
   readonly vm: Vm;
   /** The BSP (vCPU 0), where the kernel starts. */
   readonly vcpu: Vcpu;
@@ -349,7 +353,7 @@ export class X86Machine {
         this.pci = pci;
         this.pio.register(PCI_CONFIG_ADDRESS, 8, pci.ports, 'pci-config');
         const cache = new IrqfdCache({
-          vm: this.vm, routing: chip.routing, policy, ...(this.vtd ? { translator: this.vtd } : {}),
+          vm: this.vm, routing: chip.routing, policy, vmId: this.id, ...(this.vtd ? { translator: this.vtd } : {}),
           // The poller kicks a vCPU that runs KVM_RUN on this thread, so its event loop serves the ring.
           kick: () => (this.onThreads ? [] : [this.vcpu]),
         });
@@ -381,7 +385,7 @@ export class X86Machine {
         });
       }
       this.ctx = {
-        pio: this.pio, mmio: this.mmio, stop: null, exits: 0,
+        pio: this.pio, mmio: this.mmio, stop: null, exits: 0, vmId: this.id,
         // Eventfds that writers outside the VMM hold may wake a halted guest.
         mayWake: () => this.lines.size > 0 || this.inputWatches > 0 || this.doorbells.some((d) => d.exported),
         ...(chip ? { onIoapicEoi: (v: number) => chip.eoi(v), beforeRun: (v: Vcpu) => this.extInt(v) } : {}),

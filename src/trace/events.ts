@@ -6,8 +6,11 @@
 import diagnostics_channel from 'node:diagnostics_channel';
 
 export interface TraceEvents {
-  /** A vCPU exit reached userspace (kind as in VcpuExit). */
-  'vmm:vcpu:exit': { vcpu: number; kind: string; port?: number; address?: number };
+  /**
+   * A vCPU exit was served in userspace (kind as in VcpuExit), published
+   * once it is served: `us` is the time its service took.
+   */
+  'vmm:vcpu:exit': { vm: number; vcpu: number; kind: string; port?: number; address?: number; us: number };
   /** A guest access hit no device: read answered with all ones, write dropped. */
   'vmm:bus:unhandled': { space: 'pio' | 'mmio'; address: number; size: number; write: boolean; value?: number };
   /** A device saw a register access real hardware would ignore. */
@@ -32,6 +35,12 @@ export interface TraceEvents {
   'vmm:pic:extint': { vector: number };
   /** KVM_SET_GSI_ROUTING was issued by the routing manager. */
   'vmm:gsi:push': { entries: number; pushes: number };
+  /**
+   * An MSI delivered from userspace (path 'miss': a ring the kernel did not
+   * serve, or a device model's own MSI) or blocked by the remapping unit
+   * ('fault'). Hits happen in the kernel and are only counted.
+   */
+  'vmm:irq:deliver': { vm: number; source: string; vector: number; destination: number; path: 'miss' | 'fault' };
   /** The irqfd cache served a source's eventfd in userspace (events: the count read). */
   'vmm:irqcache:miss': { vm: number; source: string; events: number };
   /** The remapping unit blocked an interrupt being delivered. */
@@ -65,7 +74,7 @@ export const TRACE_NAMES: readonly TraceName[] = [
   'vmm:vcpu:exit', 'vmm:bus:unhandled', 'vmm:device:guest-error', 'vmm:machine:debug-exit',
   'vmm:machine:stop', 'vmm:machine:backend', 'vmm:gsi:push', 'vmm:ioapic:deliver', 'vmm:pic:extint',
   'vmm:ioapic:set_irq', 'vmm:ioapic:service', 'vmm:ioapic:route_update', 'vmm:ioapic:eoi', 'vmm:ioapic:remote_irr',
-  'vmm:iommu:fault', 'vmm:irqcache:miss', 'vmm:irqcache:fault', 'vmm:irqcache:fill', 'vmm:irqcache:invalidate', 'vmm:irqcache:detach',
+  'vmm:iommu:fault', 'vmm:irq:deliver', 'vmm:irqcache:miss', 'vmm:irqcache:fault', 'vmm:irqcache:fill', 'vmm:irqcache:invalidate', 'vmm:irqcache:detach',
 ];
 
 /** Publishes `payload` on `name` if anyone listens. */

@@ -3,6 +3,8 @@
  * debug-exit, clear usage errors.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../helpers/backends.js';
@@ -119,6 +121,38 @@ describe('vmm CLI', () => {
     expect(vmm(['run', g.elf, '--backend', 'sim', '--iommu', 'amd']).stderr).toContain("unknown IOMMU 'amd'");
     expect(vmm(['run', g.elf, '--backend', 'sim', '--iommu', 'intel,intremap=maybe']).status).toBe(64);
     expect(vmm(['run', g.elf, '--backend', 'sim', '--iommu', 'intel', '--irqchip', 'none']).status).toBe(64);
+  });
+
+  it('--trace FILE writes Chrome trace-event JSON: a track per vCPU with its exits, interrupt deliveries and the cache\'s events', () => {
+    const g = listGuests().find((x) => x.name === 'doorbell-storm')!;
+    const dir = mkdtempSync(join(tmpdir(), 'tsvmm-trace-'));
+    try {
+      const file = join(dir, 'trace.json');
+      const r = vmm(['run', g.elf, '--backend', 'sim', '--device', 'doorbell,vectors=16', '--iommu', 'intel', '--trace', file]);
+      expect(r.stdout).toBe(g.serial);
+      const events = JSON.parse(readFileSync(file, 'utf8')) as { name: string; cat: string; ph: string; ts: number; pid: number; tid: number; dur?: number; args?: Record<string, unknown> }[];
+      for (const e of events) {
+        expect(typeof e.name).toBe('string');
+        expect(['X', 'i', 'M']).toContain(e.ph);
+        expect(e.ts).toBeGreaterThanOrEqual(0);
+        expect(Number.isInteger(e.pid) && Number.isInteger(e.tid)).toBe(true);
+      }
+      const vcpuTrack = events.find((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.['name'] === 'vCPU 0')!;
+      expect(vcpuTrack).toBeDefined();
+      const exits = events.filter((e) => e.ph === 'X' && e.cat === 'exit');
+      expect(exits.length).toBeGreaterThan(1000);
+      expect(new Set(exits.map((e) => e.name))).toEqual(new Set(['io-out', 'io-in', 'mmio-read', 'mmio-write']));
+      expect(exits.every((e) => e.pid === vcpuTrack.pid && e.tid === 0 && e.dur! >= 0)).toBe(true);
+      const deliveries = events.filter((e) => e.cat === 'irq');
+      expect(deliveries.length).toBeGreaterThan(50);
+      expect(deliveries.every((e) => e.args?.['path'] === 'miss' && typeof e.args?.['vector'] === 'number')).toBe(true);
+      const cache = new Set(events.filter((e) => e.cat === 'irqcache').map((e) => e.name));
+      for (const n of ['irqcache:fill', 'irqcache:invalidate', 'irqcache:detach', 'irqcache:miss', 'gsi:push']) expect(cache).toContain(n);
+      const ranges = events.filter((e) => e.name === 'irqcache:invalidate' && e.args?.['scope'] === 'range');
+      expect(ranges.length).toBe(8); // one IEC range invalidation per remapped round
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('--initrd loads a module: a missing file is a usage error', () => {
