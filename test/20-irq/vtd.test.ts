@@ -6,6 +6,7 @@
  * wait descriptors, a bad descriptor's IQE), and DMA remapping through
  * root, context and second-level tables.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   FaultReason, GCMD_CFI, GCMD_IRE, GCMD_QIE, GCMD_SIRTP, GCMD_SRTP, GCMD_TE, VtdUnit,
@@ -284,5 +285,29 @@ describe('VT-d DMA remapping', () => {
     const { u } = tables(2);
     expect(u.translateDma(0x18, 0x10_2000, false).ok).toBe(false);
     expect(u.recordedFault).toBeNull();
+  });
+});
+
+describe('VT-d under random guest behaviour', () => {
+  it('random register accesses, random tables and queue contents, random translations: nothing throws, the status stays well-formed', () => {
+    const offsets = [0x00, 0x08, 0x0c, 0x10, 0x14, 0x18, 0x1c, 0x20, 0x24, 0x28, 0x2c, 0x34, 0x38, 0x3c, 0x40, 0x44,
+      0x80, 0x84, 0x88, 0x8c, 0x90, 0x94, 0x9c, 0xa0, 0xa4, 0xa8, 0xac, 0xb8, 0xbc, 0xf0, 0xf4, 0xf8, 0xfc, 0x220, 0x224, 0x228, 0x22c, 0x300, 0xffc];
+    fc.assert(fc.property(fc.array(fc.tuple(fc.nat(99), fc.nat(offsets.length - 1), fc.nat(0xffff_ffff), fc.nat(0xffff_ffff), fc.nat(0xffff)), { minLength: 50, maxLength: 400 }), (ops) => {
+      const { u, view, errors } = rig();
+      for (const [kind, oi, a, b, c] of ops) {
+        const off = offsets[oi]!;
+        if (kind < 30) u.read(off, kind % 10 === 0 ? 2 : 4);
+        else if (kind < 55) u.write(off, kind % 11 === 0 ? 1 : 4, a);
+        else if (kind < 65) u.write(VTD_GCMD, 4, [GCMD_TE, GCMD_SRTP, GCMD_QIE, GCMD_IRE, GCMD_SIRTP, GCMD_CFI, 0][b % 7]! | (a & GCMD_TE));
+        else if (kind < 80) view.setUint32((a % (16 << 20)) & ~3, b, true); // scribble over RAM (tables, queue)
+        else if (kind < 90) u.translate({ addressLo: (0xfee0_0000 | (a & 0xffff8)) >>> 0, addressHi: b % 4 === 0 ? b : 0, data: c }, c, (a & 1) === 1);
+        else u.translateDma(c, a * 2 ** (b % 9), (b & 1) === 1);
+        const fsts = u.read(VTD_FSTS, 4);
+        expect(fsts & ~0x0000_ff73).toBe(0);
+        expect(u.read(VTD_GSTS, 4) & ~(GCMD_TE | GCMD_SRTP | GCMD_QIE | GCMD_IRE | GCMD_SIRTP | GCMD_CFI)).toBe(0);
+        expect(u.read(VTD_IQH, 4) >>> 4).toBeLessThan(256 * 128);
+      }
+      expect(errors.every((e) => typeof e === 'string')).toBe(true);
+    }), { seed: 20261201, numRuns: 200 });
   });
 });
