@@ -9,6 +9,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { EventFd, GsiRoute, Msi } from '../../src/backend/types.js';
+import { SimHypervisor } from '../../src/backend/sim/index.js';
 import { GsiRoutingManager } from '../../src/irq/gsi-routing.js';
 import { IrqfdCache, type CacheHandle, type InterruptTranslator, type IrqCachePolicy } from '../../src/irq/irqfd-cache.js';
 import { decodeMsi, encodeCompatMsi, encodeRemappableMsi, type MsiMessage } from '../../src/irq/msi.js';
@@ -404,6 +405,105 @@ describe('irqfd cache property: never a stale translation, never a lost ring', (
           expect({ n, rungNotDelivered: pendingTo.get(n) === true, latched: v.pending }).toEqual({ n, rungNotDelivered: false, latched: false });
         });
       }), { seed: 20261201, numRuns: 300 });
+    });
+  }
+});
+
+describe('irqfd cache property on the sim backend (its kernel model: routes, irqfds consuming eventfds, the poller)', () => {
+  const V = 6;
+  type Op =
+    | { op: 'ring'; v: number } | { op: 'flush' } | { op: 'irte'; i: number; vector: number | null }
+    | { op: 'inval'; first: number; len: number } | { op: 'global' } | { op: 'mask'; v: number; masked: boolean };
+  const opArb: fc.Arbitrary<Op> = fc.oneof(
+    { weight: 6, arbitrary: fc.record({ op: fc.constant('ring' as const), v: fc.nat(V - 1) }) },
+    { weight: 4, arbitrary: fc.record({ op: fc.constant('flush' as const) }) },
+    fc.record({ op: fc.constant('irte' as const), i: fc.nat(V - 1), vector: fc.option(fc.integer({ min: 4, max: 31 }), { nil: null, freq: 4 }) }),
+    fc.record({ op: fc.constant('inval' as const), first: fc.nat(V - 1), len: fc.integer({ min: 1, max: 3 }) }),
+    fc.record({ op: fc.constant('global' as const) }),
+    fc.record({ op: fc.constant('mask' as const), v: fc.nat(V - 1), masked: fc.boolean() }),
+  );
+  const flush = async (): Promise<void> => { for (let i = 0; i < 3; i++) await Promise.resolve(); };
+
+  for (const policy of ['lazy', 'eager', 'none'] as const) {
+    it(`${policy}: never a stale translation, the last ring delivered (SimVm, remapped)`, async () => {
+      await fc.assert(fc.asyncProperty(fc.array(opArb, { minLength: 30, maxLength: 120, size: 'max' }), async (ops) => {
+        const hv = new SimHypervisor();
+        const vm = hv.createVm();
+        try {
+          vm.enableCap('KVM_CAP_SPLIT_IRQCHIP', [24]);
+          vm.createVcpu(0);
+          const delivered: number[] = [];
+          const chip = (vm as unknown as { irqchip: { deliverMsi(m: Msi): number } }).irqchip;
+          const real = chip.deliverMsi.bind(chip);
+          chip.deliverMsi = (m: Msi) => { delivered.push(m.data & 0xff); return real(m); };
+          const remap = new FakeRemapper();
+          for (let i = 0; i < V; i++) remap.irte.set(i, 0x30 + i);
+          const routing = new GsiRoutingManager(vm, { reserved: 24, maxRoutes: vm.checkExtension('KVM_CAP_IRQ_ROUTING') });
+          const cache = new IrqfdCache({ vm, routing, policy, translator: remap });
+          const vecs: { fd: EventFd; masked: boolean; pending: boolean; h: CacheHandle }[] = [];
+          for (let n = 0; n < V; n++) {
+            const fd = vm.createEventFd();
+            const msg = encodeRemappableMsi(n);
+            const vec = { fd, masked: false, pending: false, h: null as unknown as CacheHandle };
+            vec.h = cache.add({
+              eventfd: fd, sourceId: 0x18, label: `v${n}`,
+              message: () => (vec.masked ? null : msg),
+              fire: () => { if (vec.masked) vec.pending = true; else cache.deliver(vec.h, msg); },
+            });
+            vecs.push(vec);
+          }
+          const setMask = (n: number, masked: boolean): void => {
+            const v = vecs[n]!;
+            v.masked = masked;
+            if (!masked && v.pending) { v.pending = false; cache.deliver(v.h, encodeRemappableMsi(n)); }
+            cache.sendableChanged(v.h);
+          };
+          const allowed: Set<number>[] = vecs.map((_v, n) => new Set([0x30 + n]));
+          const pendingTo = new Map<number, boolean>();
+          let seen = 0, faultsSeen = 0;
+          const check = (): void => {
+            for (; seen < delivered.length; seen++) {
+              const vector = delivered[seen]!;
+              const n = vector % 8;
+              expect({ vector, allowed: allowed[n]!.has(vector) }).toEqual({ vector, allowed: true });
+              pendingTo.set(n, false);
+            }
+            for (; faultsSeen < remap.faulted.length; faultsSeen++) pendingTo.set(remap.faulted[faultsSeen]!, false);
+          };
+          const current = (i: number): number | null => remap.irte.get(i) ?? null;
+          for (const o of ops) {
+            switch (o.op) {
+              case 'ring': pendingTo.set(o.v, true); vecs[o.v]!.fd.write(1); break;
+              case 'flush': await flush(); break;
+              case 'irte':
+                if (o.vector === null) remap.irte.delete(o.i); else { remap.irte.set(o.i, o.vector * 8 + o.i); allowed[o.i]!.add(o.vector * 8 + o.i); }
+                break;
+              case 'inval': {
+                const last = Math.min(V - 1, o.first + o.len - 1);
+                cache.invalidateIrteRange(o.first, last);
+                for (let i = o.first; i <= last; i++) { const c = current(i); allowed[i] = new Set(c === null ? [] : [c]); }
+                break;
+              }
+              case 'global':
+                cache.invalidateAll();
+                for (let i = 0; i < V; i++) { const c = current(i); allowed[i] = new Set(c === null ? [] : [c]); }
+                break;
+              case 'mask': setMask(o.v, o.masked); break;
+            }
+            check();
+          }
+          for (let n = 0; n < V; n++) setMask(n, false);
+          await flush();
+          check();
+          vecs.forEach((v, n) => {
+            expect({ n, rungNotDelivered: pendingTo.get(n) === true, latched: v.pending }).toEqual({ n, rungNotDelivered: false, latched: false });
+          });
+          cache.close();
+        } finally {
+          vm.close();
+          hv.close();
+        }
+      }), { seed: 20261201, numRuns: 150 });
     });
   }
 });
