@@ -17,14 +17,17 @@ import { GsiRoutingManager } from '../irq/gsi-routing.js';
 import { Ioapic, IOAPIC_PINS } from '../irqchip/ioapic.js';
 import type { MsiMessage } from '../irqchip/rte.js';
 import { trace } from '../trace/events.js';
+import { EventfdIrqLine, type LineKind } from '../irq/line.js';
+import type { EventFd, Vcpu } from '../backend/types.js';
 import type { MmioBus } from './bus.js';
 
 export const IOAPIC_BASE = 0xfec0_0000;
 
 export interface SplitIrqchipOptions {
-  vm: Pick<Vm, 'enableCap' | 'setGsiRouting' | 'irqfd' | 'irqfdDeassign' | 'signalMsi' | 'checkExtension'>;
+  vm: Pick<Vm, 'enableCap' | 'setGsiRouting' | 'irqfd' | 'irqfdDeassign' | 'signalMsi' | 'checkExtension'>
+    & Partial<Pick<Vm, 'createEventFd' | 'watchEventFd'>>;
   mmio: MmioBus;
-  /** Called when the IOAPIC signals a level pin's resample (the line's resample eventfd). */
+  /** Also told of every pin's resample (the IOAPIC's EOI of a level pin); the lines here get theirs anyway. */
   onResample?: (pin: number) => void;
   /**
    * The interrupt-remapping unit the IOAPIC's messages go through (VT-d), as
@@ -44,6 +47,10 @@ export class SplitIrqchip {
   undelivered = 0;
   /** Deliveries the remapping unit blocked. */
   faults = 0;
+  /** The 8259 pair, when the machine has one: ISA lines 0..15 (but the cascade, 2) reach it too, as on a PC. */
+  private pic: { setIrq(n: number, level: boolean): void } | null = null;
+  /** Eventfd-backed input lines, by pin: this irqchip serves their triggers and signals their resamples. */
+  private readonly lines = new Map<number, EventfdIrqLine>();
 
   /** Enables KVM_CAP_SPLIT_IRQCHIP: call before any vCPU exists. */
   static enable(vm: Pick<Vm, 'enableCap'>): void {
@@ -56,7 +63,10 @@ export class SplitIrqchip {
     this.ioapic = new Ioapic({
       updateRoute: (pin, msi) => this.routing.set(pin, { type: 'msi', ...this.routeFor(msi) }),
       deliver: (pin, msi) => this.deliver(pin, msi),
-      resample: (pin) => opts.onResample?.(pin),
+      resample: (pin) => {
+        this.lines.get(pin)?.resampled();
+        opts.onResample?.(pin);
+      },
       onGuestError: (what) => trace('vmm:device:guest-error', { device: 'ioapic', what }),
     });
     this.ioapic.publishRoutes();
@@ -102,9 +112,41 @@ export class SplitIrqchip {
     trace('vmm:ioapic:deliver', { pin, vector: out.data & 0xff, destination: (out.addressLo >>> 12) & 0xff, accepted: n });
   }
 
-  /** An input line of the IOAPIC (devices drive these). */
+  /** Attaches the 8259 pair: from then on ISA lines fan out to it too. */
+  attachPic(pic: { setIrq(n: number, level: boolean): void }): void { this.pic = pic; }
+
+  /**
+   * An input line (devices and eventfd lines drive these): the IOAPIC pin of
+   * the same number and, for ISA IRQs but the cascade, the 8259's. The one
+   * fan-out every source goes through.
+   */
   setIrq(pin: number, level: boolean): void {
     this.ioapic.setIrq(pin, level);
+    if (this.pic && pin < 16 && pin !== 2) this.pic.setIrq(pin, level);
+  }
+
+  /**
+   * An eventfd-backed input line on `pin`, owned here: any thread or process
+   * that writes `line.trigger` asserts it (the poller kicks `kick` so the
+   * event is served at once), and for a level line the IOAPIC's EOI of the
+   * pin signals `line.resample` (KVM's resample irqfd does not exist in
+   * split mode). Closed by closeLines().
+   */
+  addLine(pin: number, kind: LineKind, kick: readonly Vcpu[] = []): EventfdIrqLine {
+    const vm = this.opts.vm;
+    if (!vm.createEventFd || !vm.watchEventFd) throw new Error('this irqchip\'s VM cannot make eventfds');
+    const line = new EventfdIrqLine(vm as { createEventFd(initial?: number): EventFd; watchEventFd: Vm['watchEventFd'] }, this, pin, kind, kick);
+    this.lines.set(pin, line);
+    return line;
+  }
+
+  hasLine(pin: number): boolean { return this.lines.has(pin); }
+  get lineCount(): number { return this.lines.size; }
+
+  /** Closes every eventfd line (their eventfds and watches). */
+  closeLines(): void {
+    for (const l of this.lines.values()) l.close();
+    this.lines.clear();
   }
 
   /** KVM_EXIT_IOAPIC_EOI: the guest EOId `vector` on a vCPU (a redelivery pushes routes first). */

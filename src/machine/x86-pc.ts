@@ -204,7 +204,6 @@ export class X86Machine {
   readonly uart: Uart16550;
   /** The userspace IOAPIC and its routes, with irqchip 'split'. */
   readonly irqchip: SplitIrqchip | null = null;
-  private readonly lines = new Map<number, EventfdIrqLine>();
   /**
    * The 8259 pair (irqchip 'split'): programmable and maskable, fed the same
    * ISA lines as the IOAPIC as on a PC; its INT output reaches the BSP as
@@ -281,7 +280,7 @@ export class X86Machine {
       if (opts.irqchip === 'split') {
         SplitIrqchip.enable(this.vm);
         this.irqchip = new SplitIrqchip({
-          vm: this.vm, mmio: this.mmio, onResample: (pin) => this.lines.get(pin)?.resampled(),
+          vm: this.vm, mmio: this.mmio,
           translator: () => this.vtd ?? undefined, sourceId: IOAPIC_SOURCE_ID,
         });
       }
@@ -343,6 +342,7 @@ export class X86Machine {
           intr: { set: (level) => { if (level && this.onThreads) this.vcpu.kick(); } },
           onGuestError: (what) => trace('vmm:device:guest-error', { device: 'pic', what }),
         });
+        chip.attachPic(this.pic);
         this.pio.register(0x20, 2, this.pic.device('master'), 'pic-master');
         this.pio.register(0xa0, 2, this.pic.device('slave'), 'pic-slave');
         this.pio.register(PC_TESTDEV_IRQ_BASE, PC_TESTDEV_IRQ_LINES, new PcTestdevIrq({ setIrq: (n, l) => this.isaIrq(n, l) }), 'pc-testdev-irq');
@@ -387,7 +387,7 @@ export class X86Machine {
       this.ctx = {
         pio: this.pio, mmio: this.mmio, stop: null, exits: 0, vmId: this.id,
         // Eventfds that writers outside the VMM hold may wake a halted guest.
-        mayWake: () => this.lines.size > 0 || this.inputWatches > 0 || this.doorbells.some((d) => d.exported),
+        mayWake: () => (this.irqchip?.lineCount ?? 0) > 0 || this.inputWatches > 0 || this.doorbells.some((d) => d.exported),
         ...(chip ? { onIoapicEoi: (v: number) => chip.eoi(v), beforeRun: (v: Vcpu) => this.extInt(v) } : {}),
       };
       this.server = exitServer(this.ctx);
@@ -413,7 +413,7 @@ export class X86Machine {
    * runAsync() there.
    */
   run(): RunResult {
-    if (this.lines.size > 0 || this.inputWatches > 0 || this.doorbells.length > 0) {
+    if ((this.irqchip?.lineCount ?? 0) > 0 || this.inputWatches > 0 || this.doorbells.length > 0) {
       throw new InvalidArgumentError('this machine has eventfd lines, doorbells or watched input, served only by the event loop: use runAsync()');
     }
     return this.finish(this.vm.runVcpusSync(this.vcpus, this.server));
@@ -525,26 +525,24 @@ export class X86Machine {
     }
   }
 
-  /** An ISA/GSI line: to the IOAPIC pin of the same number and, for ISA IRQs but the cascade, to the PIC. */
+  /** An ISA/GSI line: the irqchip's one fan-out (the IOAPIC pin and, for ISA IRQs but the cascade, the PIC). */
   private isaIrq(n: number, level: boolean): void {
     this.irqchip?.setIrq(n, level);
-    if (this.pic && n < 16 && n !== 2) this.pic.setIrq(n, level);
   }
 
   /**
-   * An eventfd-backed input line on IOAPIC pin `pin` (irqchip 'split'): any
-   * thread or process that writes `line.trigger` asserts it; the vCPU is
-   * kicked so the event is served at once.
+   * An eventfd-backed input line on pin `pin` (irqchip 'split'), owned by the
+   * irqchip: any thread or process that writes `line.trigger` asserts it (the
+   * IOAPIC pin, and the 8259's for ISA IRQs); the vCPU is kicked so the
+   * event is served at once.
    */
   addIrqLine(pin: number, kind: LineKind): EventfdIrqLine {
     if (!this.irqchip) throw new InvalidArgumentError('IRQ lines need the split irqchip (irqchip: \'split\')');
     if (!Number.isInteger(pin) || pin < 0 || pin >= 24) throw new InvalidArgumentError(`IOAPIC pin ${pin} is outside 0..23`);
-    if (this.lines.has(pin)) throw new InvalidArgumentError(`IOAPIC pin ${pin} already has a line`);
+    if (this.irqchip.hasLine(pin)) throw new InvalidArgumentError(`IOAPIC pin ${pin} already has a line`);
     // One vCPU runs KVM_RUN on this thread: kick it so the event is served. vCPUs on their own threads
     // leave this one waiting in its event loop: the callback runs at once, no kick needed.
-    const line = new EventfdIrqLine(this.vm, this.irqchip, pin, kind, this.onThreads ? [] : [this.vcpu]);
-    this.lines.set(pin, line);
-    return line;
+    return this.irqchip.addLine(pin, kind, this.onThreads ? [] : [this.vcpu]);
   }
 
   /**
@@ -565,8 +563,7 @@ export class X86Machine {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const l of this.lines.values()) l.close();
-    this.lines.clear();
+    this.irqchip?.closeLines();
     for (const d of this.doorbells) d.close();
     this.irqCache?.close();
     this.vm.close();

@@ -80,3 +80,37 @@ describe('split irqchip wiring', () => {
     expect(log).toEqual(['msi 41@0']);
   });
 });
+
+describe('split irqchip: one fan-out for every input line', () => {
+  it('ISA lines reach the 8259 too (not the cascade, not the PCI pins), eventfd lines included', () => {
+    const { chip } = rig();
+    const pic: [number, boolean][] = [];
+    chip.attachPic({ setIrq: (n, l) => pic.push([n, l]) });
+    chip.setIrq(4, true);
+    chip.setIrq(2, true);
+    chip.setIrq(17, true);
+    expect(pic).toEqual([[4, true]]);
+    // An eventfd line owned by the irqchip: its trigger, served, drives the same fan-out.
+    let watched: (() => void) | null = null;
+    let counter = 0n;
+    const fd = { fd: 9, closed: false, write: (v = 1) => { counter += BigInt(v); }, read: () => { const c = counter; counter = 0n; return c === 0n ? null : c; }, close() {} };
+    const vm2 = { ...rigVm(), createEventFd: () => ({ ...fd }), watchEventFd: (_e: unknown, cb: () => void) => { watched = cb; return () => {}; } };
+    const chip2 = new SplitIrqchip({ vm: vm2, mmio: new MmioBus() });
+    const pic2: [number, boolean][] = [];
+    chip2.attachPic({ setIrq: (n, l) => pic2.push([n, l]) });
+    const line = chip2.addLine(6, 'edge');
+    line.trigger.write(1);
+    watched!();
+    expect(pic2).toEqual([[6, true], [6, false]]);
+    expect(chip2.lineCount).toBe(1);
+    chip2.closeLines();
+    expect(chip2.lineCount).toBe(0);
+  });
+});
+
+function rigVm() {
+  return {
+    enableCap: () => {}, checkExtension: () => 4096, setGsiRouting: () => {}, irqfd: () => {}, irqfdDeassign: () => {},
+    signalMsi: () => 1,
+  };
+}
