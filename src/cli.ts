@@ -6,7 +6,7 @@ import { fstatSync, readFileSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { openHypervisor, type BackendChoice } from './backend/index.js';
 import { createLogger, logTraceEvents, LOG_LEVELS, type LogLevel } from './log.js';
-import { X86Machine, MAX_CPUS, MAX_MEM_MIB, parseDeviceSpec, parseIommuSpec, type PciDeviceSpec } from './machine/x86-pc.js';
+import { X86Machine, MAX_CPUS, MAX_MEM_MIB, parseDeviceSpec, parseDoorbellLoad, parseIommuSpec, type PciDeviceSpec } from './machine/x86-pc.js';
 import { IRQ_CACHE_POLICIES, type IrqCachePolicy } from './irq/irqfd-cache.js';
 import { trace } from './trace/events.js';
 import { ChromeTraceWriter } from './trace/chrome.js';
@@ -43,6 +43,10 @@ Options:
                           an Intel IOMMU (VT-d) at 0xfed90000, as QEMU's
                           -device intel-iommu: DMA remapping and, with
                           intremap=on (default), interrupt remapping
+  --doorbell-load rate=R,count=N
+                          ring every doorbell's vectors round robin from
+                          another thread, N rings, R per second (rate=0 or
+                          absent: as fast as possible), from the start of the run
   --stats                 print the irqfd cache's counters on stderr at exit
   --trace FILE            write Chrome trace-event JSON to FILE (open it in
                           ui.perfetto.dev): a track per vCPU with its exits,
@@ -95,6 +99,7 @@ export async function main(argv: string[]): Promise<number> {
         stats: { type: 'boolean', default: false },
         iommu: { type: 'string' },
         trace: { type: 'string' },
+        'doorbell-load': { type: 'string' },
         'log-level': { type: 'string', default: 'warn' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -135,6 +140,15 @@ export async function main(argv: string[]): Promise<number> {
       return fail(`--iommu ${values.iommu}: ${(e as Error).message}`, EX_USAGE);
     }
     if (irqchip !== 'split') return fail('--iommu needs the split irqchip (it remaps the IOAPIC\'s interrupts), not --irqchip none', EX_USAGE);
+  }
+  let doorbellLoad: { rate: number; count: number } | undefined;
+  if (values['doorbell-load'] !== undefined) {
+    try {
+      doorbellLoad = parseDoorbellLoad(values['doorbell-load']);
+    } catch (e) {
+      return fail(`--doorbell-load ${values['doorbell-load']}: ${(e as Error).message}`, EX_USAGE);
+    }
+    if (!devices.some((d) => d.name === 'doorbell')) return fail('--doorbell-load needs a doorbell (--device doorbell[,vectors=N])', EX_USAGE);
   }
   const irqCache = values['irq-cache'] as IrqCachePolicy;
   if (!IRQ_CACHE_POLICIES.includes(irqCache)) return fail(`--irq-cache must be one of ${IRQ_CACHE_POLICIES.join(', ')}, not "${String(irqCache)}"`, EX_USAGE);
@@ -186,6 +200,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     machine = new X86Machine({
       hypervisor, image: bytes, memMiB, cmdline: values.cmdline, irqchip, cpus, devices, irqCache, ...(iommu ? { iommu } : {}),
+      ...(doorbellLoad ? { doorbellLoad } : {}),
       ...(initrd ? { modules: [{ data: initrd, cmdline: values.initrd ?? '' }] } : {}),
       serialOut: (b) => { writeSync(1, b); },
     });

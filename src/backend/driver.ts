@@ -119,20 +119,29 @@ export async function driveOnThreads(vcpus: readonly Vcpu[], s: ExitServer): Pro
  * kicked), its exits served in between. Returns whether any instruction
  * retired, i.e. whether the machine made progress.
  */
-function roundRobinTurn(vcpus: readonly Vcpu[], s: ExitServer): boolean {
+function roundRobinTurn(vcpus: readonly Vcpu[], s: ExitServer): 'progress' | 'kicked' | 'none' {
   let progress = false;
+  let anyKicked = false;
   for (const v of vcpus) {
     const before = v.instructionsRetired ?? 0;
+    let kicked = false;
     for (;;) {
       s.beforeRun?.(v);
+      const at = v.instructionsRetired ?? 0;
       const e = v.run();
-      if (e.kind === 'intr') break;
+      if (e.kind === 'intr') {
+        // A kick (an eventfd watch, a stop) makes run() return at once, like KVM_RUN with
+        // immediate_exit: a runnable vCPU that retired nothing was kicked, not unable to run.
+        kicked = (v.instructionsRetired ?? 0) === at && v.getMpState() === 'runnable';
+        break;
+      }
       s.serve(v, e);
-      if (s.stopping()) return true;
+      if (s.stopping()) return 'progress';
     }
     if ((v.instructionsRetired ?? 0) !== before) progress = true;
+    else if (kicked) anyKicked = true;
   }
-  return progress;
+  return progress ? 'progress' : anyKicked ? 'kicked' : 'none';
 }
 
 /**
@@ -143,10 +152,18 @@ function roundRobinTurn(vcpus: readonly Vcpu[], s: ExitServer): boolean {
 export async function driveRoundRobin(vcpus: readonly Vcpu[], s: ExitServer): Promise<DriveEnd> {
   let turns = 0;
   let idleTurns = 0;
+  let kickedTurns = 0;
   while (!s.stopping()) {
-    const progress = roundRobinTurn(vcpus, s);
+    let turn = roundRobinTurn(vcpus, s);
     if (s.stopping()) break;
-    if (!progress) {
+    // Only kicked: whatever kicked it (an eventfd callback) runs in the event loop; give it a turn.
+    // A vCPU that keeps returning at once for long is not kicked but stuck: count it as no progress.
+    if (turn === 'kicked' && ++kickedTurns <= 64) {
+      await yieldToEventLoop();
+      continue;
+    }
+    if (turn === 'kicked') turn = 'none';
+    if (turn === 'none') {
       if (!s.mayWake?.()) return 'idle';
       // Only something outside can wake a vCPU now (an eventfd line, input): wait for the event
       // loop, first at once, then backing off to a few milliseconds, not spinning a core meanwhile.
@@ -155,6 +172,7 @@ export async function driveRoundRobin(vcpus: readonly Vcpu[], s: ExitServer): Pr
       await (wait === 0 ? yieldToEventLoop() : new Promise<void>((resolve) => setTimeout(resolve, wait)));
     } else {
       idleTurns = 0;
+      kickedTurns = 0;
       // Every turn lets queued microtasks run (the sim's eventfd watches call back that way after
       // kicking the vCPU out of its slice); every 16th passes the whole event loop.
       if (++turns % 16 === 0) await yieldToEventLoop();
@@ -166,8 +184,11 @@ export async function driveRoundRobin(vcpus: readonly Vcpu[], s: ExitServer): Pr
 
 /** driveRoundRobin without the event loop: runs to the end, synchronously. */
 export function driveRoundRobinSync(vcpus: readonly Vcpu[], s: ExitServer): DriveEnd {
+  let kickedTurns = 0;
   while (!s.stopping()) {
-    if (!roundRobinTurn(vcpus, s) && !s.stopping()) return 'idle';
+    const turn = roundRobinTurn(vcpus, s);
+    if (turn === 'progress') kickedTurns = 0;
+    else if ((turn === 'none' || ++kickedTurns > 64) && !s.stopping()) return 'idle';
   }
   return 'stopped';
 }

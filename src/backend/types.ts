@@ -9,6 +9,7 @@
  * its doc comment names it.
  */
 import type { DriveEnd, ExitServer } from './driver.js';
+import type { Ringer, RingerOptions } from './ringer.js';
 import type { KvmCpuidEntry, KvmRegs, KvmSregs, KvmSegment, KvmDtable } from '../native/binding.js';
 
 export type BackendKind = 'kvm' | 'sim';
@@ -170,6 +171,13 @@ export interface Vm {
    * Returns the unwatch function.
    */
   kickOnReadable(fd: number, kick: readonly Vcpu[]): () => void;
+  /**
+   * A load generator: rings `eventfds` round robin from outside this thread
+   * (KVM: a worker writing duplicates of them; the sim: timers between its
+   * slices), `count` times, one every `intervalNs` (src/backend/ringer.ts).
+   * Stopped by close() at the latest.
+   */
+  ringEventFds(eventfds: readonly EventFd[], opts: RingerOptions): Ringer;
   /**
    * Runs `vcpus` with this backend's schedule until `server.stopping()`
    * (src/backend/driver.ts): on KVM one vCPU enters KVM_RUN on this thread

@@ -12,6 +12,9 @@
  *   0x0c W  RANGE    ring vectors first .. first + count - 1 once each,
  *                    value = first | count << 16
  *   0x10 R  RINGS    rings made through these registers, low 32 bits
+ *   0x14 R  LOAD     load generators still ringing this device (0 when done:
+ *                    a guest counting interrupts under --doorbell-load stops
+ *                    when it reads 0 and the last interrupt has arrived)
  * Other offsets read 0 and ignore writes; other sizes and out-of-range
  * vectors are guest errors (reads of them answer all ones), as a device
  * that decodes only dwords would.
@@ -34,10 +37,13 @@ export const DOORBELL_REG_VECTORS = 0x04;
 export const DOORBELL_REG_RING = 0x08;
 export const DOORBELL_REG_RANGE = 0x0c;
 export const DOORBELL_REG_RINGS = 0x10;
+export const DOORBELL_REG_LOAD = 0x14;
 
 export interface DoorbellOutputs {
   /** Ring vector `n` (write 1 to its eventfd). */
   ring(n: number): void;
+  /** Load generators still ringing (the LOAD register). */
+  load?(): number;
   onGuestError?(what: string): void;
 }
 
@@ -56,6 +62,7 @@ export class DoorbellRegs implements MmioDevice {
       case DOORBELL_REG_ID: return DOORBELL_MAGIC;
       case DOORBELL_REG_VECTORS: return this.vectors;
       case DOORBELL_REG_RINGS: return this.rings >>> 0;
+      case DOORBELL_REG_LOAD: return (this.out.load?.() ?? 0) >>> 0;
       default: return 0;
     }
   }

@@ -11,6 +11,7 @@
  * MSI-X capability at 0x40.
  */
 import type { EventFd, Vm } from '../backend/types.js';
+import type { Ringer } from '../backend/ringer.js';
 import {
   DoorbellRegs, DOORBELL_DEVICE_ID, DOORBELL_MAX_VECTORS, DOORBELL_REGS_SIZE, DOORBELL_VENDOR_ID,
 } from '../devices/doorbell.js';
@@ -24,7 +25,7 @@ export const DOORBELL_BAR0_SIZE = 0x1_0000;
 const PBA_OFFSET = 0x8000;
 
 export interface DoorbellPciDeps {
-  vm: Pick<Vm, 'createEventFd'>;
+  vm: Pick<Vm, 'createEventFd' | 'ringEventFds'>;
   mmio: MmioBus;
   cache: IrqfdCache;
   /** bus << 8 | device << 3 | function: the requester ID of its MSIs. */
@@ -43,8 +44,9 @@ export class DoorbellPci {
   private readonly handles: CacheHandle[] = [];
   private readonly bar0: BusDevice;
   private readonly bar2: BusDevice;
-  /** Rings made through `ring()` and the registers (eventfd writes this process made). */
-  rings = 0;
+  /** Rings made through `ring()` and the registers. */
+  private ownRings = 0;
+  private readonly loads: Ringer[] = [];
   /** An eventfd was handed out: rings may come from writers we do not count. */
   exported = false;
   private closed = false;
@@ -61,6 +63,7 @@ export class DoorbellPci {
     });
     this.regs = new DoorbellRegs(n, {
       ring: (v) => this.ring(v),
+      load: () => this.loads.filter((l) => !l.done).length,
       ...(deps.onGuestError ? { onGuestError: deps.onGuestError } : {}),
     });
     this.bar0 = {
@@ -112,9 +115,26 @@ export class DoorbellPci {
   /** Rings vector `n` from this thread (an eventfd write, as any other writer's). */
   ring(n: number): void {
     this.checkVector(n);
-    this.rings++;
+    this.ownRings++;
     this.eventfds[n]!.write(1);
   }
+
+  /** Eventfd writes this process made: ring(), the registers and the load generators. */
+  get rings(): number { return this.loads.reduce((a, l) => a + l.rings, this.ownRings); }
+
+  /**
+   * A load generator on every vector (--doorbell-load): `count` rings round
+   * robin from another thread, `rate` per second (0: as fast as it can).
+   */
+  startLoad(opts: { rate: number; count: number }): Ringer {
+    if (!Number.isFinite(opts.rate) || opts.rate < 0) throw new InvalidArgumentError(`doorbell load rate ${opts.rate}: rings per second, 0 for as fast as possible`);
+    const r = this.deps.vm.ringEventFds(this.eventfds, { count: opts.count, intervalNs: opts.rate > 0 ? 1e9 / opts.rate : 0 });
+    this.loads.push(r);
+    return r;
+  }
+
+  /** Whether a load generator is still ringing. */
+  get loading(): boolean { return this.loads.some((l) => !l.done); }
 
   /** Whether vector `n`'s translation is in the kernel now (its next ring would be a hit). */
   cached(n: number): boolean {
@@ -133,6 +153,7 @@ export class DoorbellPci {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    for (const l of this.loads) l.stop();
     for (const h of this.handles) this.deps.cache.remove(h);
     for (const e of this.eventfds) e.close();
   }

@@ -81,6 +81,25 @@ export interface X86MachineOptions {
    * IOAPIC's.
    */
   iommu?: { intremap?: boolean };
+  /**
+   * A load generator on every doorbell, started with the run (runAsync):
+   * `count` rings round robin over its vectors from another thread, `rate`
+   * per second (0: as fast as possible). QEMU has no such option: this is the
+   * benchmark's stimulus.
+   */
+  doorbellLoad?: { rate: number; count: number };
+}
+
+/** `--doorbell-load rate=R,count=N` (rate in rings per second, 0 or absent for as fast as possible). */
+export function parseDoorbellLoad(text: string): { rate: number; count: number } {
+  let rate = 0, count: number | undefined;
+  for (const p of text.split(',')) {
+    const m = /^(rate|count)=([0-9]+)$/.exec(p);
+    if (!m) throw new InvalidArgumentError(`doorbell load '${p}': rate=R (rings/s) and count=N`);
+    if (m[1] === 'rate') rate = Number(m[2]); else count = Number(m[2]);
+  }
+  if (count === undefined || !Number.isSafeInteger(count) || count < 1) throw new InvalidArgumentError('doorbell load needs count=N, N >= 1');
+  return { rate, count };
 }
 
 export type PciDeviceName = 'edu' | 'doorbell';
@@ -387,7 +406,7 @@ export class X86Machine {
       this.ctx = {
         pio: this.pio, mmio: this.mmio, stop: null, exits: 0, vmId: this.id,
         // Eventfds that writers outside the VMM hold may wake a halted guest.
-        mayWake: () => (this.irqchip?.lineCount ?? 0) > 0 || this.inputWatches > 0 || this.doorbells.some((d) => d.exported),
+        mayWake: () => (this.irqchip?.lineCount ?? 0) > 0 || this.inputWatches > 0 || this.doorbells.some((d) => d.exported || d.loading),
         ...(chip ? { onIoapicEoi: (v: number) => chip.eoi(v), beforeRun: (v: Vcpu) => this.extInt(v) } : {}),
       };
       this.server = exitServer(this.ctx);
@@ -398,6 +417,7 @@ export class X86Machine {
   }
 
   private serialPending: number[] = [];
+  private loadStarted = false;
 
   private flushSerial(pending: number[]): void {
     if (pending.length === 0) return;
@@ -421,6 +441,10 @@ export class X86Machine {
 
   /** Runs the guest until it stops, letting the event loop serve eventfds, timers and stdin meanwhile. */
   async runAsync(): Promise<RunResult> {
+    if (this.opts.doorbellLoad && !this.loadStarted) {
+      this.loadStarted = true;
+      for (const d of this.doorbells) d.startLoad(this.opts.doorbellLoad);
+    }
     return this.finish(await this.vm.runVcpus(this.vcpus, this.server, { threads: this.opts.vcpuThreads === true }));
   }
 

@@ -121,6 +121,13 @@ describe('vmm CLI', () => {
     expect(vmm(['run', g.elf, '--backend', 'sim', '--iommu', 'amd']).stderr).toContain("unknown IOMMU 'amd'");
     expect(vmm(['run', g.elf, '--backend', 'sim', '--iommu', 'intel,intremap=maybe']).status).toBe(64);
     expect(vmm(['run', g.elf, '--backend', 'sim', '--iommu', 'intel', '--irqchip', 'none']).status).toBe(64);
+    expect(vmm(['run', g.elf, '--backend', 'sim', '--doorbell-load', 'count=10']).stderr).toContain('needs a doorbell');
+    expect(vmm(['run', g.elf, '--backend', 'sim', '--device', 'doorbell', '--doorbell-load', 'count=0']).status).toBe(64);
+    expect(vmm(['run', g.elf, '--backend', 'sim', '--device', 'doorbell', '--doorbell-load', 'rate=fast']).status).toBe(64);
+    const sink = listGuests({ all: true }).find((x) => x.name === 'doorbell-sink')!;
+    const loaded = vmm(['run', sink.elf, '--backend', 'sim', '--device', 'doorbell,vectors=8', '--doorbell-load', 'rate=20000,count=200', '--stats']);
+    expect(loaded.stdout).toBe(sink.serial);
+    expect(loaded.stderr).toMatch(/^vmm: stats: rings 200$/m);
   });
 
   it('--trace FILE writes Chrome trace-event JSON: a track per vCPU with its exits, interrupt deliveries and the cache\'s events', () => {

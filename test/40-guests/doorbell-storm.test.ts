@@ -57,3 +57,31 @@ describe.each(BACKENDS)('doorbell-storm on $title', (backend) => {
     });
   }
 });
+
+const sink = listGuests({ all: true }).find((x) => x.name === 'doorbell-sink')!;
+
+describe.each(BACKENDS)('doorbell-sink under a load generator on $title', (backend) => {
+  for (const policy of IRQ_CACHE_POLICIES) {
+    it.skipIf(backend.skip)(`--doorbell-load count=600 --irq-cache ${policy}: every vector heard from, every ring accounted for`, async () => {
+      const hv = backend.open();
+      let serial = '';
+      const m = new X86Machine({
+        hypervisor: hv, image: readFileSync(sink.elf), memMiB: sink.memMiB, irqchip: 'split', devices: sink.devices, irqCache: policy,
+        doorbellLoad: { rate: 0, count: 600 }, serialOut: (b) => { serial += Buffer.from(b).toString('latin1'); },
+      });
+      try {
+        const r = await m.runAsync();
+        expect(serial).toBe(sink.serial);
+        expect(r.status).toBe(sink.exitStatus);
+        const s = m.irqStats()!;
+        expect(s.rings).toBe(600);
+        expect(s.hits! + s.ringsInUserspace).toBe(600);
+        if (policy === 'none') expect(s.hits).toBe(0);
+        else expect(s.fills).toBeGreaterThanOrEqual(16);
+      } finally {
+        m.close();
+        hv.close();
+      }
+    });
+  }
+});

@@ -7,6 +7,7 @@ import {
   type VcpuHandle,
 } from '../../native/binding.js';
 import { VcpuThread } from './vcpu-thread.js';
+import { checkRingerOptions, threadRinger, type Ringer, type RingerOptions } from '../ringer.js';
 import { ClosedError, InvalidArgumentError } from '../../errors.js';
 import { KvmRunView } from './exits.js';
 import { driveOnThisThread, driveOnThisThreadSync, driveOnThreads, type DriveEnd, type ExitServer } from '../driver.js';
@@ -280,12 +281,28 @@ export class KvmVm implements Vm {
 
   runsOnThreads(count: number, opts: { threads?: boolean } = {}): boolean { return count > 1 || opts.threads === true; }
 
+  private readonly ringers = new Set<Ringer>();
+
+  ringEventFds(eventfds: readonly EventFd[], opts: RingerOptions): Ringer {
+    checkRingerOptions(eventfds, opts);
+    const dups = eventfds.map((e) => {
+      if (!(e instanceof KvmEventFd) || e.closed) throw new InvalidArgumentError('ringEventFds takes open eventfds of this backend');
+      return new Owned(this.b.dupFd(e.fd), 'ringer eventfd');
+    });
+    const r = threadRinger(dups.map((d) => d.handle.fd), opts, () => { for (const d of dups) d.close(); });
+    this.ringers.add(r);
+    void r.finished.then(() => this.ringers.delete(r));
+    return r;
+  }
+
   /**
    * Closes the poller, every vCPU, the VM fd and the memory this VM created.
    * Idempotent. The addon keeps the memory mapped for as long as the kernel
    * VM may still reach it (a vCPU on its way out of KVM_RUN on its thread).
    */
   close(): void {
+    for (const r of this.ringers) r.stop();
+    this.ringers.clear();
     if (this.poller) {
       this.poller.close();
       this.poller = null;

@@ -14,6 +14,7 @@ import { SimVcpu } from './vcpu.js';
 import { simCapability } from './caps.js';
 import { SimSplitIrqchip } from './split-irqchip.js';
 import { driveRoundRobin, driveRoundRobinSync, type DriveEnd, type ExitServer } from '../driver.js';
+import { checkRingerOptions, timerRinger, type Ringer, type RingerOptions } from '../ringer.js';
 
 export const PAGE_SIZE = 4096;
 /** KVM_USER_MEM_SLOTS on x86. */
@@ -316,6 +317,18 @@ export class SimVm implements Vm {
     return () => {};
   }
 
+  private readonly ringers = new Set<Ringer>();
+
+  ringEventFds(eventfds: readonly EventFd[], opts: RingerOptions): Ringer {
+    this.check('ringEventFds');
+    checkRingerOptions(eventfds, opts);
+    for (const e of eventfds) if (!(e instanceof SimEventFd) || e.closed) throw new InvalidArgumentError('ringEventFds takes open eventfds of this backend');
+    const r = timerRinger(eventfds, opts);
+    this.ringers.add(r);
+    void r.finished.then(() => this.ringers.delete(r));
+    return r;
+  }
+
   watchEventFd(eventfd: EventFd, onReadable: () => void, kick: readonly Vcpu[] = []): () => void {
     if (!(eventfd instanceof SimEventFd) || eventfd.closed) throw new BackendError('EBADF', 'epoll_ctl', 'not an open eventfd');
     let queued = false;
@@ -337,6 +350,8 @@ export class SimVm implements Vm {
 
   close(): void {
     if (this.isClosed) return;
+    for (const r of this.ringers) r.stop();
+    this.ringers.clear();
     for (const v of this.vcpus) v.close();
     for (const [fd, e] of this.irqfds) fd.waiters.delete(e.waiter);
     this.irqfds.clear();
