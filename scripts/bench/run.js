@@ -383,3 +383,34 @@ if (want('doorbell_policies')) {
   }
   print('doorbell_policies', kvmWhy ? 'sim' : 'kvm', parts.join('; '));
 }
+
+// doorbell_load ------------------------------------------------------------------------
+// A steady storm: doorbell-sink.elf under --doorbell-load (N rings from another thread, as fast
+// as they go) with 16 vectors and with 2048 vectors round robin, per policy: rings per second
+// of wall time, userspace wake-ups per ring, fills and route pushes. KVM when it opens, else the sim.
+if (want('doorbell_load')) {
+  const { IRQ_CACHE_POLICIES } = await import(join(ROOT, 'dist', 'irq', 'irqfd-cache.js'));
+  for (const vectors of [16, 2048]) {
+    const parts = [];
+    const count = quick ? 2000 : (kvmWhy ? 10_000 : 200_000);
+    for (const policy of IRQ_CACHE_POLICIES) {
+      const { hypervisor } = openHypervisor(kvmWhy ? 'sim' : 'kvm');
+      const m = new X86Machine({
+        hypervisor, image: readFileSync(join(GUESTS, 'doorbell-sink.elf')), irqchip: 'split',
+        devices: [`doorbell,vectors=${vectors}`], irqCache: policy, doorbellLoad: { rate: 0, count }, serialOut: () => {},
+      });
+      try {
+        const t0 = performance.now();
+        const r = await m.runAsync();
+        const s = m.irqStats();
+        const ms = performance.now() - t0;
+        if (r.status !== 1) throw new Error(`doorbell-sink exited ${r.status} under ${policy}`);
+        parts.push(`${policy}: ${Math.round(s.rings / (ms / 1000))} rings/s, ${(s.misses / s.rings).toFixed(3)} wake-ups/ring, ${s.fills} fills, ${s.routePushes} pushes`);
+      } finally {
+        m.close();
+        hypervisor.close();
+      }
+    }
+    print(`doorbell_load_${vectors}`, kvmWhy ? 'sim' : 'kvm', `${count} rings: ${parts.join('; ')}`);
+  }
+}
