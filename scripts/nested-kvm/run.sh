@@ -82,7 +82,7 @@ timeout "$timeout_s" qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cp
   -smp "$cpus" -m "$mem" -nographic -no-reboot -nodefaults -serial stdio \
   -kernel "$vmlinuz" -initrd "$work/initrd" -append "console=ttyS0 quiet panic=-1 loglevel=4" \
   -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap,id=host \
-  </dev/null | tee "$work/console" | grep -av 'TSVMM-NESTED-EXIT '
+  </dev/null | tee "$work/console" | grep --line-buffered -av 'TSVMM-NESTED-EXIT '
 qemu_rc=${PIPESTATUS[0]}
 set -e
 status="$(grep -ao 'TSVMM-NESTED-EXIT [0-9]*' "$work/console" | tail -1 | cut -d' ' -f2)"
