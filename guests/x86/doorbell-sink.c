@@ -24,13 +24,6 @@ void vector_handler(uint32_t vector) {
     LAPIC(LAPIC_EOI) = 0;
 }
 
-static void dec(uint32_t v) {
-    char buf[11];
-    int n = 10;
-    buf[n] = 0;
-    do { buf[--n] = (char)('0' + v % 10); v /= 10; } while (v);
-    puts(buf + n);
-}
 
 int kmain(uint32_t magic, const struct multiboot_info *mbi) {
     (void)magic;
@@ -68,7 +61,7 @@ int kmain(uint32_t magic, const struct multiboot_info *mbi) {
     say("every vector heard from", r); ok &= r;
     r = wrong == 0;
     say("nothing on a vector no entry holds", r); ok &= r;
-    if (verbose) { puts("interrupts="); dec(count); puts("\n"); }
+    if (verbose) { puts("interrupts="); put_dec(count); puts("\n"); }
     puts(ok ? "doorbell-sink: PASS\n" : "doorbell-sink: FAIL\n");
     return ok ? 0 : 1;
 }

@@ -10,25 +10,12 @@
 
 static void say(const char *what, int ok) { puts(what); puts(ok ? ": yes\n" : ": NO\n"); }
 
-static void hex(uint32_t v, int digits) {
-    char buf[9];
-    for (int i = digits - 1; i >= 0; i--) { buf[i] = "0123456789abcdef"[v & 15]; v >>= 4; }
-    buf[digits] = 0;
-    puts(buf);
-}
 
-static void dec(uint32_t v) {
-    char buf[11];
-    int n = 10;
-    buf[n] = 0;
-    do { buf[--n] = (char)('0' + v % 10); v /= 10; } while (v);
-    puts(buf + n);
-}
 
 static void size_text(uint32_t size) {
-    if (size >= (1u << 20) && size % (1u << 20) == 0) { dec(size >> 20); puts(" MiB"); }
-    else if (size >= 1024 && size % 1024 == 0) { dec(size >> 10); puts(" KiB"); }
-    else { dec(size); puts(" bytes"); }
+    if (size >= (1u << 20) && size % (1u << 20) == 0) { put_dec(size >> 20); puts(" MiB"); }
+    else if (size >= 1024 && size % 1024 == 0) { put_dec(size >> 10); puts(" KiB"); }
+    else { put_dec(size); puts(" bytes"); }
 }
 
 /* BAR `i`: its kind and size by the sizing protocol (all ones, read back, restore). Returns the BARs it used (2 for 64-bit). */
@@ -39,7 +26,7 @@ static int describe_bar(int dev, int i) {
     uint32_t probe = cfg_read(dev, reg);
     cfg_write(dev, reg, old);
     if (probe == 0) return 1;
-    puts("  BAR"); dec((uint32_t)i); puts(": ");
+    puts("  BAR"); put_dec((uint32_t)i); puts(": ");
     if (probe & 1) {
         uint32_t size = ~(probe & ~3u) + 1;
         if ((probe & 0xffff0000u) == 0) size &= 0xffff; /* 16-bit I/O decoders */
@@ -62,9 +49,9 @@ static int describe_bar(int dev, int i) {
 
 static void describe(int dev, const char *name) {
     uint32_t id = cfg_read(dev, 0x00), cls = cfg_read(dev, 0x08), hdr = cfg_read(dev, 0x0c), intr = cfg_read(dev, 0x3c);
-    puts(name); puts(": "); hex(id & 0xffff, 4); puts(":"); hex(id >> 16, 4);
-    puts(", class "); hex(cls >> 8, 6); puts(", revision "); hex(cls & 0xff, 2);
-    puts(", header type "); hex((hdr >> 16) & 0x7f, 2); puts("\n");
+    puts(name); puts(": "); put_hex(id & 0xffff, 4); puts(":"); put_hex(id >> 16, 4);
+    puts(", class "); put_hex(cls >> 8, 6); puts(", revision "); put_hex(cls & 0xff, 2);
+    puts(", header type "); put_hex((hdr >> 16) & 0x7f, 2); puts("\n");
     int type0 = ((hdr >> 16) & 0x7f) == 0;
     for (int i = 0; type0 && i < 6;) i += describe_bar(dev, i);
     uint32_t pin = (intr >> 8) & 0xff;
@@ -82,7 +69,7 @@ static void describe(int dev, const char *name) {
                 uint32_t ctl = h >> 16;
                 puts((ctl & 0x80) ? " (64-bit" : " (32-bit");
                 puts((ctl & 0x100) ? ", per-vector masking, " : ", ");
-                dec(1u << ((ctl >> 1) & 7)); puts(" vectors)");
+                put_dec(1u << ((ctl >> 1) & 7)); puts(" vectors)");
             }
             any = 1;
             at = (h >> 8) & 0xfc;
