@@ -51,7 +51,6 @@ const { fds, count, intervalNs, ctl } = workerData;
 const c = new Int32Array(ctl);
 const one = Buffer.alloc(8); one.writeBigUInt64LE(1n);
 const t0 = process.hrtime.bigint();
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
 try {
   for (let i = 0; i < count; i++) {
     if (Atomics.load(c, ${STOP})) break;
@@ -61,7 +60,8 @@ try {
         if (Atomics.load(c, ${STOP})) break;
         const left = due - process.hrtime.bigint();
         if (left <= 0n) break;
-        if (left > 2000000n) Atomics.wait(sleeper, 0, 0, Number(left / 1000000n) - 1);
+        // Sleep on the STOP slot: stop() notifies it, so a slow rate never delays a stop.
+        if (left > 2000000n) Atomics.wait(c, ${STOP}, 0, Number(left / 1000000n) - 1);
       }
       if (Atomics.load(c, ${STOP})) break;
     }
@@ -100,6 +100,7 @@ export function threadRinger(dups: readonly number[], opts: RingerOptions, relea
     finished,
     stop() {
       Atomics.store(c, STOP, 1);
+      Atomics.notify(c, STOP);
       // The worker checks the flag before every write: it leaves its loop within one write (or
       // one bounded sleep slice) -- wait for that, then the duplicates may be closed.
       for (let i = 0; i < 50 && Atomics.load(c, EXITED) === 0; i++) Atomics.wait(c, EXITED, 0, 100);
