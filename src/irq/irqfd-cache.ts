@@ -212,38 +212,34 @@ export class IrqfdCache {
    */
   deliver(h: CacheHandle, message: MsiMessage): void {
     const e = this.entryOf(h);
-    const t = this.translator.translate(message, e.spec.sourceId, true);
-    if (!t.ok) {
-      this.stats.faults++;
-      trace('vmm:irqcache:fault', { vm: this.vmId, source: e.spec.label, reason: t.reason });
-      trace('vmm:irq:deliver', { vm: this.vmId, source: e.spec.label, vector: message.data & 0xff, destination: -1, path: 'fault' });
-      return;
-    }
-    trace('vmm:irq:deliver', { vm: this.vmId, source: e.spec.label, vector: t.msi.data & 0xff, destination: (t.msi.addressLo >>> 12) & 0xff, path: 'miss' });
-    const n = this.vm.signalMsi(this.toKvm(t.msi));
-    this.stats.deliveries++;
-    if (n === 0) this.stats.undelivered++;
-    if (this.policy === 'lazy' && !e.closed) this.fill(e, t);
+    const t = this.translateAndSignal(message, e.spec.sourceId, e.spec.label);
+    if (t && this.policy === 'lazy' && !e.closed) this.fill(e, t);
   }
 
   /**
-   * An MSI from a device model in userspace (no eventfd: edu, the IOAPIC's
-   * callers): translated now (a fault recorded here) and delivered. Returns
-   * the vCPUs that accepted it, or -1 when the remapping unit blocked it.
+   * An MSI from a device model in userspace that has no eventfd (edu's):
+   * translated now (a fault recorded here) and delivered. Returns the vCPUs
+   * that accepted it, or -1 when the remapping unit blocked it.
    */
   sendMsi(message: MsiMessage, sourceId: number, label: string): number {
+    const t = this.translateAndSignal(message, sourceId, label);
+    return t ? t.accepted : -1;
+  }
+
+  /** Translates at delivery time (faults recorded) and signals the result; null when blocked. */
+  private translateAndSignal(message: MsiMessage, sourceId: number, label: string): (Extract<Translation, { ok: true }> & { accepted: number }) | null {
     const t = this.translator.translate(message, sourceId, true);
     if (!t.ok) {
       this.stats.faults++;
       trace('vmm:irqcache:fault', { vm: this.vmId, source: label, reason: t.reason });
       trace('vmm:irq:deliver', { vm: this.vmId, source: label, vector: message.data & 0xff, destination: -1, path: 'fault' });
-      return -1;
+      return null;
     }
     trace('vmm:irq:deliver', { vm: this.vmId, source: label, vector: t.msi.data & 0xff, destination: (t.msi.addressLo >>> 12) & 0xff, path: 'miss' });
-    const n = this.vm.signalMsi(this.toKvm(t.msi));
+    const accepted = this.vm.signalMsi(this.toKvm(t.msi));
     this.stats.deliveries++;
-    if (n === 0) this.stats.undelivered++;
-    return n;
+    if (accepted === 0) this.stats.undelivered++;
+    return { ...t, accepted };
   }
 
   /** The current remapping unit (the IOAPIC's routes translate through it too). */
