@@ -25,7 +25,6 @@
  * invalidation has nothing to drop (a guest that forgets one sees the new
  * mapping early, which the spec allows).
  */
-import { InvalidArgumentError } from '../errors.js';
 import type { InterruptTranslator, Translation } from '../irq/irqfd-cache.js';
 import { decodeMsi, type MsiMessage } from '../irq/msi.js';
 
@@ -181,8 +180,6 @@ export class VtdUnit implements InterruptTranslator {
   private readonly frcd = [0, 0, 0, 0];
   private fri = 0;
   readonly intremap: boolean;
-  /** Faults recorded (the register holds only the last unread one). */
-  faultsRecorded = 0;
 
   constructor(private readonly out: VtdOutputs, opts: VtdOptions = {}) {
     this.intremap = opts.intremap ?? true;
@@ -195,7 +192,6 @@ export class VtdUnit implements InterruptTranslator {
 
   get translationEnabled(): boolean { return (this.gsts & GCMD_TE) !== 0; }
   get remappingEnabled(): boolean { return (this.gsts & GCMD_IRE) !== 0; }
-  get status(): number { return this.gsts >>> 0; }
 
   // ---- registers --------------------------------------------------------
 
@@ -394,7 +390,6 @@ export class VtdUnit implements InterruptTranslator {
       this.frcd[2] = f.sourceId & 0xffff;
       this.frcd[3] = ((f.reason & 0xff) | (f.read ? 1 << 30 : 0) | (1 << 31)) >>> 0;
       this.fri = (this.fri + 1) % NFR;
-      this.faultsRecorded++;
       this.updatePpf();
     }
     if (before === 0) this.faultEvent();
@@ -586,10 +581,4 @@ export class VtdUnit implements InterruptTranslator {
     if (!(this.frcd[3]! & (1 << 31))) return null;
     return { reason: this.frcd[3]! & 0xff, sourceId: this.frcd[2]! & 0xffff, info: u64(this.frcd[0]!, this.frcd[1]!), read: (this.frcd[3]! & (1 << 30)) !== 0 };
   }
-}
-
-/** Throws unless `n` is a 16-bit requester ID. */
-export function checkSourceId(n: number): number {
-  if (!Number.isInteger(n) || n < 0 || n > 0xffff) throw new InvalidArgumentError(`source ID ${n} is not 16 bits`);
-  return n;
 }

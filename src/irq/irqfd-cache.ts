@@ -146,7 +146,7 @@ export class IrqfdCache {
   readonly policy: IrqCachePolicy;
   private readonly vm: IrqfdCacheOptions['vm'];
   private readonly routing: GsiRoutingManager;
-  private translator: InterruptTranslator;
+  private readonly translator: InterruptTranslator;
   private readonly entries = new Set<Entry>();
   private readonly handles = new WeakMap<CacheHandle, Entry>();
   /** Cached entries by the IRTE index of their translation. */
@@ -170,12 +170,6 @@ export class IrqfdCache {
     this.kick = opts.kick ?? (() => []);
     this.x2apicApi = opts.x2apicApi === true;
     this.vmId = opts.vmId ?? 0;
-  }
-
-  /** Replaces the remapping unit (the guest enabled or disabled remapping): every cached translation is invalid. */
-  setTranslator(t: InterruptTranslator): void {
-    this.translator = t;
-    this.invalidateAll('translator');
   }
 
   /** Starts serving a source: watched in userspace, and (eager) translated and cached at once. */
@@ -242,9 +236,6 @@ export class IrqfdCache {
     return { ...t, accepted };
   }
 
-  /** The current remapping unit (the IOAPIC's routes translate through it too). */
-  get currentTranslator(): InterruptTranslator { return this.translator; }
-
   /** The source's message was reprogrammed: its cached translation is gone (eager re-translates it now). */
   entryChanged(h: CacheHandle): void {
     const e = this.entryOf(h);
@@ -291,7 +282,11 @@ export class IrqfdCache {
     trace('vmm:irqcache:invalidate', { vm: this.vmId, scope: 'range', first, last, detached });
   }
 
-  /** A global interrupt-entry-cache invalidation (or the remapping unit changed): every cached translation goes. */
+  /**
+   * A global interrupt-entry-cache invalidation (remapped entries go), or
+   * `translator`: the remapping setup itself changed (enabled, disabled,
+   * table moved, CFI), and every cached translation goes.
+   */
   invalidateAll(scope: 'global' | 'translator' = 'global'): void {
     this.stats.invalidations++;
     if (this.policy === 'eager') { this.reTranslateAll(scope, 0, 0xffff); return; }

@@ -103,8 +103,6 @@ export class DoorbellPci {
     }
   }
 
-  get vectors(): number { return this.deps.vectors; }
-
   /** Vector `n`'s eventfd, for a writer outside the VMM (a thread, a process): the VMM no longer knows every ring. */
   eventfd(n: number): EventFd {
     this.checkVector(n);
@@ -135,12 +133,6 @@ export class DoorbellPci {
 
   /** Whether a load generator is still ringing. */
   get loading(): boolean { return this.loads.some((l) => !l.done); }
-
-  /** Whether vector `n`'s translation is in the kernel now (its next ring would be a hit). */
-  cached(n: number): boolean {
-    this.checkVector(n);
-    return this.handles[n]!.cached;
-  }
 
   /** What firmware would have done: BAR0 at `base`, BAR2 right after it, memory decode on. */
   firmwareSetup(base: number): void {

@@ -33,7 +33,7 @@ export interface SplitIrqchipOptions {
    * The interrupt-remapping unit the IOAPIC's messages go through (VT-d), as
    * the IOAPIC's requester `sourceId`. Absent: none.
    */
-  translator?: () => InterruptTranslator | undefined;
+  translator?: InterruptTranslator;
   sourceId?: number;
 }
 
@@ -83,7 +83,7 @@ export class SplitIrqchip {
 
   /** What KVM's route for a pin holds: the translated message (its vector and trigger mode drive KVM's EOI exits). */
   private routeFor(msi: MsiMessage): Msi {
-    const t = this.opts.translator?.()?.translate(msi, this.opts.sourceId ?? 0, false);
+    const t = this.opts.translator?.translate(msi, this.opts.sourceId ?? 0, false);
     if (!t) return { ...msi };
     return t.ok ? t.msi : NO_ROUTE;
   }
@@ -97,9 +97,8 @@ export class SplitIrqchip {
     // Route first (a no-op when unchanged), then the interrupt from the current RTE, translated now.
     this.routing.commit();
     let out: MsiMessage = msi;
-    const translator = this.opts.translator?.();
-    if (translator) {
-      const t = translator.translate(msi, this.opts.sourceId ?? 0, true);
+    if (this.opts.translator) {
+      const t = this.opts.translator.translate(msi, this.opts.sourceId ?? 0, true);
       if (!t.ok) {
         this.faults++;
         trace('vmm:ioapic:deliver', { pin, vector: msi.data & 0xff, destination: -1, accepted: -1 });

@@ -288,7 +288,7 @@ export class X86Machine {
             this.irqchip?.retranslate();
           },
           onRemappingChanged: () => {
-            if (this.vtd) this.irqCache?.setTranslator(this.vtd);
+            this.irqCache?.invalidateAll('translator');
             this.irqchip?.retranslate();
           },
           onFault: (f: VtdFault) => trace('vmm:iommu:fault', { reason: f.reason, sourceId: f.sourceId, info: f.info, read: f.read }),
@@ -300,7 +300,7 @@ export class X86Machine {
         SplitIrqchip.enable(this.vm);
         this.irqchip = new SplitIrqchip({
           vm: this.vm, mmio: this.mmio,
-          translator: () => this.vtd ?? undefined, sourceId: IOAPIC_SOURCE_ID,
+          ...(this.vtd ? { translator: this.vtd } : {}), sourceId: IOAPIC_SOURCE_ID,
         });
       }
       const cpuid = hv.supportedCpuid();
