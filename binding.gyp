@@ -4,6 +4,7 @@
       "target_name": "kvm",
       "sources": [
         "native/addon.cc",
+        "native/arm64.cc",
         "native/errors.cc",
         "native/handle.cc",
         "native/eventfd.cc",

@@ -11,6 +11,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   kvmaddon::InitMemory(env, exports);
   kvmaddon::InitEventfd(env, exports);
   kvmaddon::InitLayout(env, exports);
+  kvmaddon::InitArm64(env, exports);
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   return exports;
 }

@@ -14,10 +14,18 @@ static_assert(offsetof(kvm_run, immediate_exit) == 1, "kvm_run ABI");
 static_assert(offsetof(kvm_run, exit_reason) == 8, "kvm_run ABI");
 static_assert(offsetof(kvm_run, io) == 32, "kvm_run union starts at 32");
 static_assert(offsetof(kvm_run, mmio.data) == 40, "kvm_run ABI");
+static_assert(sizeof(kvm_irq_routing_entry) == 48, "routing entry ABI");
+#if KVMADDON_X86
 static_assert(sizeof(kvm_regs) == 18 * 8, "kvm_regs is 18 u64");
 static_assert(sizeof(kvm_segment) == 24, "kvm_segment ABI");
-static_assert(sizeof(kvm_irq_routing_entry) == 48, "routing entry ABI");
 static_assert(sizeof(kvm_cpuid_entry2) == 40, "cpuid entry ABI");
+#endif
+#if KVMADDON_ARM64
+// arm64's kvm_sync_regs is the user-IRQ levels (KVM_CAP_ARM_USER_IRQ): bit 0 vtimer, 1 ptimer, 2 PMU.
+static_assert(offsetof(kvm_sync_regs, device_irq_level) == 0, "kvm_sync_regs ABI");
+static_assert(sizeof(kvm_vcpu_init) == 32, "kvm_vcpu_init ABI");
+static_assert(sizeof(kvm_one_reg) == 16, "kvm_one_reg ABI");
+#endif
 static_assert(KVM_API_VERSION == 12, "KVM API version");
 
 void Set(Napi::Object o, const char* k, size_t v) { o.Set(k, Napi::Number::New(o.Env(), static_cast<double>(v))); }
@@ -60,6 +68,8 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   Set(run, "kvm_dirty_regs", offsetof(kvm_run, kvm_dirty_regs));
   Set(run, "sync_regs", offsetof(kvm_run, s.regs));
   layout.Set("kvm_run", run);
+#if KVMADDON_X86
+  layout.Set("arch", Napi::String::New(env, "x86_64"));
 
   Napi::Object sync = Napi::Object::New(env);
   Set(sync, "regs", offsetof(kvm_sync_regs, regs));
@@ -88,6 +98,14 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
 #undef G
   Set(seg, "size", sizeof(kvm_segment));
   layout.Set("kvm_segment", seg);
+#endif
+#if KVMADDON_ARM64
+  layout.Set("arch", Napi::String::New(env, "arm64"));
+  Napi::Object sync = Napi::Object::New(env);
+  Set(sync, "device_irq_level", offsetof(kvm_sync_regs, device_irq_level));
+  Set(sync, "size", sizeof(kvm_sync_regs));
+  layout.Set("kvm_sync_regs", sync);
+#endif
   exports.Set("layout", layout);
 
   Napi::Object c = Napi::Object::New(env);
@@ -104,7 +122,17 @@ void InitLayout(Napi::Env env, Napi::Object exports) {
   K(KVM_MEM_LOG_DIRTY_PAGES) K(KVM_MEM_READONLY) K(KVM_IRQFD_FLAG_DEASSIGN) K(KVM_IRQFD_FLAG_RESAMPLE)
   K(KVM_IOEVENTFD_FLAG_DATAMATCH) K(KVM_IOEVENTFD_FLAG_PIO) K(KVM_IOEVENTFD_FLAG_DEASSIGN)
   K(KVM_IRQ_ROUTING_IRQCHIP) K(KVM_IRQ_ROUTING_MSI) K(KVM_MSI_VALID_DEVID)
+#if KVMADDON_X86
   K(KVM_SYNC_X86_REGS) K(KVM_SYNC_X86_SREGS) K(KVM_SYNC_X86_EVENTS)
+#endif
+#if KVMADDON_ARM64
+  K(KVM_ARM_VCPU_POWER_OFF) K(KVM_ARM_VCPU_PSCI_0_2) K(KVM_ARM_VCPU_PMU_V3)
+  K(KVM_ARM_IRQ_TYPE_SHIFT) K(KVM_ARM_IRQ_VCPU_SHIFT) K(KVM_ARM_IRQ_NUM_SHIFT)
+  K(KVM_ARM_IRQ_TYPE_CPU) K(KVM_ARM_IRQ_TYPE_SPI) K(KVM_ARM_IRQ_TYPE_PPI) K(KVM_ARM_IRQ_CPU_IRQ) K(KVM_ARM_IRQ_CPU_FIQ)
+  K(KVM_ARM_DEV_EL1_VTIMER) K(KVM_ARM_DEV_EL1_PTIMER) K(KVM_ARM_DEV_PMU)
+#endif
+  K(KVM_CAP_ARM_USER_IRQ) K(KVM_CAP_ARM_PSCI_0_2) K(KVM_CAP_ONE_REG) K(KVM_CAP_ARM_NISV_TO_USER)
+  K(KVM_SYSTEM_EVENT_SHUTDOWN) K(KVM_SYSTEM_EVENT_RESET) K(KVM_EXIT_ARM_NISV)
   K(KVM_MP_STATE_RUNNABLE) K(KVM_MP_STATE_UNINITIALIZED) K(KVM_MP_STATE_INIT_RECEIVED) K(KVM_MP_STATE_HALTED)
   K(KVM_MP_STATE_SIPI_RECEIVED)
   K(EFD_CLOEXEC) K(EFD_NONBLOCK) K(EFD_SEMAPHORE)

@@ -65,6 +65,7 @@ Napi::Value CreateVm(const Napi::CallbackInfo& info) {
   return Handle::New(env, Adopt<Vm>(r, nullptr, 0, r, static_cast<uint32_t>(size)));
 }
 
+#if KVMADDON_X86
 Napi::Value GetSupportedCpuid(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = KvmFd(info, 0, "KVM_GET_SUPPORTED_CPUID");
@@ -92,6 +93,7 @@ Napi::Value GetSupportedCpuid(const Napi::CallbackInfo& info) {
   }
   return out;
 }
+#endif
 
 }  // namespace
 
@@ -101,7 +103,9 @@ void InitSystem(Napi::Env env, Napi::Object exports) {
   exports.Set("checkExtension", Napi::Function::New(env, CheckExtension, "checkExtension"));
   exports.Set("getVcpuMmapSize", Napi::Function::New(env, GetVcpuMmapSize, "getVcpuMmapSize"));
   exports.Set("createVm", Napi::Function::New(env, CreateVm, "createVm"));
+#if KVMADDON_X86
   exports.Set("getSupportedCpuid", Napi::Function::New(env, GetSupportedCpuid, "getSupportedCpuid"));
+#endif
 }
 
 }  // namespace kvmaddon

@@ -119,6 +119,7 @@ Napi::Value StopOwnVcpus(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 
+#if KVMADDON_X86
 Napi::Object SegmentToJs(Napi::Env env, const kvm_segment& s) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("base", Napi::BigInt::New(env, static_cast<uint64_t>(s.base)));
@@ -270,6 +271,56 @@ Napi::Value Interrupt(const Napi::CallbackInfo& info) {
   if (Ioctl(VcpuFd(info, "KVM_INTERRUPT"), KVM_INTERRUPT, &irq) < 0) ThrowErrno(info.Env(), errno, "KVM_INTERRUPT");
   return info.Env().Undefined();
 }
+#endif  // KVMADDON_X86
+
+// KVM_GET_ONE_REG / KVM_SET_ONE_REG: registers of up to 64 bits (the id's size field says which), as a bigint.
+uint64_t OneRegSize(Napi::Env env, uint64_t id) {
+  uint64_t size = 1ULL << ((id & KVM_REG_SIZE_MASK) >> KVM_REG_SIZE_SHIFT);
+  if (size > 8) ThrowArg(env, "register ids wider than 64 bits are not supported", true);
+  return size;
+}
+
+Napi::Value GetOneReg(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t id = ArgU64(info, 1, "id");
+  uint64_t size = OneRegSize(env, id);
+  uint64_t value = 0;
+  kvm_one_reg r{};
+  r.id = id;
+  r.addr = reinterpret_cast<uint64_t>(&value);
+  if (Ioctl(VcpuFd(info, "KVM_GET_ONE_REG"), KVM_GET_ONE_REG, &r) < 0) ThrowErrno(env, errno, "KVM_GET_ONE_REG");
+  if (size < 8) value &= (1ULL << (size * 8)) - 1;  // little-endian: the register is the low bytes
+  return Napi::BigInt::New(env, value);
+}
+
+Napi::Value SetOneReg(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t id = ArgU64(info, 1, "id");
+  uint64_t size = OneRegSize(env, id);
+  uint64_t value = ArgU64(info, 2, "value");
+  if (size < 8 && (value >> (size * 8)) != 0) ThrowArg(env, "value does not fit the register's size", true);
+  kvm_one_reg r{};
+  r.id = id;
+  r.addr = reinterpret_cast<uint64_t>(&value);
+  if (Ioctl(VcpuFd(info, "KVM_SET_ONE_REG"), KVM_SET_ONE_REG, &r) < 0) ThrowErrno(env, errno, "KVM_SET_ONE_REG");
+  return env.Undefined();
+}
+
+// KVM_GET_REG_LIST: asks with n = 0 for the count (E2BIG), then fetches the ids.
+Napi::Value GetRegList(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = VcpuFd(info, "KVM_GET_REG_LIST");
+  RegListHeader probe{0};
+  if (Ioctl(fd, kGetRegList, &probe) == 0) return Napi::Array::New(env, 0);
+  if (errno != E2BIG) ThrowErrno(env, errno, "KVM_GET_REG_LIST");
+  std::vector<uint64_t> buf(1 + probe.n);
+  buf[0] = probe.n;
+  if (Ioctl(fd, kGetRegList, buf.data()) < 0) ThrowErrno(env, errno, "KVM_GET_REG_LIST");
+  uint64_t n = buf[0];
+  Napi::Array out = Napi::Array::New(env, n);
+  for (uint64_t i = 0; i < n; i++) out.Set(static_cast<uint32_t>(i), Napi::BigInt::New(env, buf[1 + i]));
+  return out;
+}
 
 Napi::Value GetMpState(const Napi::CallbackInfo& info) {
   kvm_mp_state s{};
@@ -297,12 +348,17 @@ void InitVcpu(Napi::Env env, Napi::Object exports) {
   exports.Set("stopAllVcpus", Napi::Function::New(env, StopAllVcpus, "stopAllVcpus"));
   exports.Set("kickAllVcpus", Napi::Function::New(env, KickAllVcpus, "kickAllVcpus"));
   exports.Set("stopOwnVcpus", Napi::Function::New(env, StopOwnVcpus, "stopOwnVcpus"));
+#if KVMADDON_X86
   exports.Set("getRegs", Napi::Function::New(env, GetRegs, "getRegs"));
   exports.Set("setRegs", Napi::Function::New(env, SetRegs, "setRegs"));
   exports.Set("getSregs", Napi::Function::New(env, GetSregs, "getSregs"));
   exports.Set("setSregs", Napi::Function::New(env, SetSregs, "setSregs"));
   exports.Set("setCpuid2", Napi::Function::New(env, SetCpuid2, "setCpuid2"));
   exports.Set("interrupt", Napi::Function::New(env, Interrupt, "interrupt"));
+#endif
+  exports.Set("getOneReg", Napi::Function::New(env, GetOneReg, "getOneReg"));
+  exports.Set("setOneReg", Napi::Function::New(env, SetOneReg, "setOneReg"));
+  exports.Set("getRegList", Napi::Function::New(env, GetRegList, "getRegList"));
   exports.Set("getMpState", Napi::Function::New(env, GetMpState, "getMpState"));
   exports.Set("setMpState", Napi::Function::New(env, SetMpState, "setMpState"));
 }

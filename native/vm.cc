@@ -170,6 +170,17 @@ Napi::Value IrqLine(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, l.status);
 }
 
+// KVM_IRQ_LINE (no status; arm64's way to drive a vCPU's IRQ/FIQ input or an in-kernel GIC line).
+Napi::Value IrqLineNoStatus(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<Vm> vm = ArgVm(info);
+  kvm_irq_level l{};
+  l.irq = ArgU32(info, 1, "irq");
+  l.level = ArgU32(info, 2, "level");
+  if (Ioctl(vm->Get(env, "KVM_IRQ_LINE"), KVM_IRQ_LINE, &l) < 0) ThrowErrno(env, errno, "KVM_IRQ_LINE");
+  return env.Undefined();
+}
+
 Napi::Value SetTssAddr(const Napi::CallbackInfo& info) {
   std::shared_ptr<Vm> vm = ArgVm(info);
   uint32_t addr = ArgU32(info, 1, "addr");
@@ -199,6 +210,7 @@ void InitVm(Napi::Env env, Napi::Object exports) {
   exports.Set("ioeventfd", Napi::Function::New(env, Ioeventfd, "ioeventfd"));
   exports.Set("signalMsi", Napi::Function::New(env, SignalMsi, "signalMsi"));
   exports.Set("irqLine", Napi::Function::New(env, IrqLine, "irqLine"));
+  exports.Set("irqLineNoStatus", Napi::Function::New(env, IrqLineNoStatus, "irqLineNoStatus"));
   exports.Set("setTssAddr", Napi::Function::New(env, SetTssAddr, "setTssAddr"));
   exports.Set("setIdentityMapAddr", Napi::Function::New(env, SetIdentityMapAddr, "setIdentityMapAddr"));
 }

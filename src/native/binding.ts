@@ -89,9 +89,14 @@ export interface KvmLayout {
     /** `s.regs` (struct kvm_sync_regs) */
     sync_regs: number;
   };
-  /** Offsets inside struct kvm_sync_regs. */
-  kvm_sync_regs: { regs: number; sregs: number; events: number; size: number };
-  /** Offsets inside struct kvm_regs (each u64). */
+  /** The host architecture the addon was built for (which of the arch-specific parts below exist). */
+  arch: 'x86_64' | 'arm64';
+  /**
+   * Offsets inside struct kvm_sync_regs: on x86 `regs`/`sregs`/`events`; on
+   * arm64 `device_irq_level` (the user-IRQ levels, KVM_CAP_ARM_USER_IRQ).
+   */
+  kvm_sync_regs: { regs: number; sregs: number; events: number; size: number; device_irq_level?: number };
+  /** Offsets inside struct kvm_regs (each u64). x86 builds only, like kvm_sregs and kvm_segment. */
   kvm_regs: Record<'rax' | 'rbx' | 'rcx' | 'rdx' | 'rsi' | 'rdi' | 'rsp' | 'rbp' | 'r8' | 'r9' | 'r10' | 'r11' | 'r12' | 'r13' | 'r14' | 'r15' | 'rip' | 'rflags' | 'size', number>;
   /** Offsets inside struct kvm_sregs. */
   kvm_sregs: Record<'cs' | 'ds' | 'es' | 'fs' | 'gs' | 'ss' | 'tr' | 'ldt' | 'gdt' | 'idt' | 'cr0' | 'cr2' | 'cr3' | 'cr4' | 'cr8' | 'efer' | 'apic_base' | 'interrupt_bitmap' | 'size', number>;
@@ -125,6 +130,14 @@ export interface KvmConstants {
   KVM_MP_STATE_RUNNABLE: number; KVM_MP_STATE_UNINITIALIZED: number; KVM_MP_STATE_INIT_RECEIVED: number;
   KVM_MP_STATE_HALTED: number; KVM_MP_STATE_SIPI_RECEIVED: number;
   EFD_CLOEXEC: number; EFD_NONBLOCK: number; EFD_SEMAPHORE: number;
+  // arm64 (generic header constants; the KVM_ARM_* ones exist on arm64 builds only)
+  KVM_CAP_ARM_USER_IRQ: number; KVM_CAP_ARM_PSCI_0_2: number; KVM_CAP_ONE_REG: number; KVM_CAP_ARM_NISV_TO_USER: number;
+  KVM_SYSTEM_EVENT_SHUTDOWN: number; KVM_SYSTEM_EVENT_RESET: number; KVM_EXIT_ARM_NISV: number;
+  KVM_ARM_VCPU_POWER_OFF?: number; KVM_ARM_VCPU_PSCI_0_2?: number; KVM_ARM_VCPU_PMU_V3?: number;
+  KVM_ARM_IRQ_TYPE_SHIFT?: number; KVM_ARM_IRQ_VCPU_SHIFT?: number; KVM_ARM_IRQ_NUM_SHIFT?: number;
+  KVM_ARM_IRQ_TYPE_CPU?: number; KVM_ARM_IRQ_TYPE_SPI?: number; KVM_ARM_IRQ_TYPE_PPI?: number;
+  KVM_ARM_IRQ_CPU_IRQ?: number; KVM_ARM_IRQ_CPU_FIQ?: number;
+  KVM_ARM_DEV_EL1_VTIMER?: number; KVM_ARM_DEV_EL1_PTIMER?: number; KVM_ARM_DEV_PMU?: number;
 }
 
 /**
@@ -249,6 +262,16 @@ export interface NativeBinding {
   getSregs(vcpu: VcpuHandle): KvmSregs;
   /** KVM_SET_SREGS (each segment field checked against its range: selector 16 bits, type 4, dpl 2, flags 1). */
   setSregs(vcpu: VcpuHandle, sregs: KvmSregs): void;
+  /** KVM_GET_ONE_REG: a register of up to 64 bits by its KVM id (sizes above 64 bits: ERR_INVALID_ARG). */
+  getOneReg(vcpu: VcpuHandle, id: bigint): bigint;
+  /** KVM_SET_ONE_REG (a value wider than the id's size: ERR_INVALID_ARG). */
+  setOneReg(vcpu: VcpuHandle, id: bigint, value: bigint): void;
+  /** KVM_GET_REG_LIST: every register id the vCPU has. */
+  getRegList(vcpu: VcpuHandle): bigint[];
+  /** KVM_ARM_PREFERRED_TARGET (arm64 builds only). */
+  armPreferredTarget?(vm: VmHandle): { target: number; features: number[] };
+  /** KVM_ARM_VCPU_INIT (arm64 builds only): target and the feature bitmap as up to 7 u32 words. */
+  armVcpuInit?(vcpu: VcpuHandle, target: number, features: number[]): void;
   /** KVM_GET_SUPPORTED_CPUID (system fd). */
   getSupportedCpuid(kvm: KvmHandle): KvmCpuidEntry[];
   /** KVM_SET_CPUID2 */
@@ -265,6 +288,8 @@ export interface NativeBinding {
   signalMsi(vm: VmHandle, addressLo: number, addressHi: number, data: number, flags: number, devid: number): number;
   /** KVM_IRQ_LINE_STATUS: returns the status field. */
   irqLine(vm: VmHandle, irq: number, level: number): number;
+  /** KVM_IRQ_LINE (arm64 drives a vCPU's IRQ/FIQ input with it: type CPU in bits 31:24, vCPU 23:16, 0 IRQ / 1 FIQ). */
+  irqLineNoStatus(vm: VmHandle, irq: number, level: number): void;
   /** KVM_INTERRUPT (userspace PIC / ExtINT injection). */
   interrupt(vcpu: VcpuHandle, irq: number): void;
   /** KVM_GET_MP_STATE */
