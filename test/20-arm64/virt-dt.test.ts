@@ -25,7 +25,7 @@ function find(n: Parsed, path: string): Parsed | undefined {
   return cur;
 }
 function prop(n: Parsed | undefined, name: string): Uint8Array | undefined {
-  return n?.props.find(([k]) => k === name)?.[1];
+  return n?.props.find(([k]) => k === name)?.[1] as Uint8Array | undefined;
 }
 
 describe('FDT writer/reader', () => {
