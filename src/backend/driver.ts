@@ -22,6 +22,12 @@ import type { Vcpu, VcpuExit } from './types.js';
 export interface ExitServer {
   /** Before every KVM_RUN of `vcpu` (e.g. to inject ExtINT or ask for an interrupt window). */
   beforeRun?(vcpu: Vcpu): void;
+  /**
+   * After every KVM_RUN of `vcpu`, whatever it returned -- `intr` included,
+   * which is not served -- before serve(): arm64 reads the user-IRQ levels
+   * (device_irq_level) here, as the kernel contract asks.
+   */
+  afterRun?(vcpu: Vcpu, exit: VcpuExit): void;
   /** Serves one exit of `vcpu`. */
   serve(vcpu: Vcpu, exit: VcpuExit): void;
   /** True once the run must end (checked after every exit). */
@@ -57,11 +63,13 @@ const yieldThroughPoll = async (): Promise<void> => { await yieldToEventLoop(); 
 
 /** One vCPU on this thread, synchronously: nothing else runs meanwhile. */
 export function driveOnThisThreadSync(vcpu: Vcpu, s: ExitServer): DriveEnd {
-  const { beforeRun } = s;
-  if (beforeRun) {
+  const { beforeRun, afterRun } = s;
+  if (beforeRun || afterRun) {
     while (!s.stopping()) {
-      beforeRun.call(s, vcpu);
-      s.serve(vcpu, vcpu.run());
+      beforeRun?.call(s, vcpu);
+      const e = vcpu.run();
+      afterRun?.call(s, vcpu, e);
+      s.serve(vcpu, e);
     }
   } else {
     while (!s.stopping()) s.serve(vcpu, vcpu.run());
@@ -75,6 +83,7 @@ export async function driveOnThisThread(vcpu: Vcpu, s: ExitServer): Promise<Driv
   while (!s.stopping()) {
     s.beforeRun?.(vcpu);
     const e = vcpu.run();
+    s.afterRun?.(vcpu, e);
     s.serve(vcpu, e);
     if (e.kind === 'intr') {
       sinceYield = 0;
@@ -99,6 +108,7 @@ export async function driveOnThreads(vcpus: readonly Vcpu[], s: ExitServer): Pro
       while (!s.stopping()) {
         s.beforeRun?.(v);
         const e = await v.runOnThread();
+        s.afterRun?.(v, e);
         if (s.stopping()) break; // stopping: this exit (often the kick itself) needs no service
         s.serve(v, e);
       }
@@ -129,6 +139,7 @@ function roundRobinTurn(vcpus: readonly Vcpu[], s: ExitServer): 'progress' | 'ki
       s.beforeRun?.(v);
       const at = v.instructionsRetired ?? 0;
       const e = v.run();
+      s.afterRun?.(v, e);
       if (e.kind === 'intr') {
         // A kick (an eventfd watch, a stop) makes run() return at once, like KVM_RUN with
         // immediate_exit: a runnable vCPU that retired nothing was kicked, not unable to run.

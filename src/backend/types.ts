@@ -13,6 +13,11 @@ import type { Ringer, RingerOptions } from './ringer.js';
 import type { KvmCpuidEntry, KvmRegs, KvmSregs, KvmSegment, KvmDtable } from '../native/binding.js';
 
 export type BackendKind = 'kvm' | 'sim';
+/** The guest architecture of a VM. KVM runs the host's; the sim runs either. */
+export type Arch = 'x86_64' | 'arm64';
+
+/** `struct kvm_vcpu_init`: the target (KVM_ARM_PREFERRED_TARGET's) and the feature bitmap as u32 words. */
+export interface ArmVcpuInit { target: number; features: number[] }
 
 export type X86Regs = KvmRegs;
 export type X86Sregs = KvmSregs;
@@ -26,7 +31,8 @@ export type Capability =
   | 'KVM_CAP_IRQFD' | 'KVM_CAP_IOEVENTFD' | 'KVM_CAP_SIGNAL_MSI' | 'KVM_CAP_SPLIT_IRQCHIP'
   | 'KVM_CAP_IMMEDIATE_EXIT' | 'KVM_CAP_SYNC_REGS' | 'KVM_CAP_NR_VCPUS' | 'KVM_CAP_MAX_VCPUS'
   | 'KVM_CAP_NR_MEMSLOTS' | 'KVM_CAP_IRQFD_RESAMPLE' | 'KVM_CAP_X2APIC_API' | 'KVM_CAP_MP_STATE'
-  | 'KVM_CAP_IOEVENTFD_ANY_LENGTH' | 'KVM_CAP_EXT_CPUID';
+  | 'KVM_CAP_IOEVENTFD_ANY_LENGTH' | 'KVM_CAP_EXT_CPUID'
+  | 'KVM_CAP_ARM_USER_IRQ' | 'KVM_CAP_ARM_PSCI_0_2' | 'KVM_CAP_ONE_REG';
 
 /**
  * A decoded exit (`kvm_run->exit_reason` plus its union member). Switch on
@@ -56,7 +62,9 @@ export type VcpuExit =
 export type VcpuExitKind = VcpuExit['kind'];
 
 /** `KVM_MP_STATE_*` by name. */
-export type MpState = 'runnable' | 'uninitialized' | 'init-received' | 'halted' | 'sipi-received';
+export type MpState = 'runnable' | 'uninitialized' | 'init-received' | 'halted' | 'sipi-received'
+  /** arm64: powered off (KVM_ARM_VCPU_POWER_OFF, PSCI CPU_OFF) until PSCI CPU_ON. */
+  | 'stopped';
 
 /** Guest RAM owned by the VMM process, mappable into a VM as a memory slot. */
 export interface GuestMemory {
@@ -115,17 +123,23 @@ export interface Msi { addressLo: number; addressHi: number; data: number; devid
 
 export interface Hypervisor {
   readonly kind: BackendKind;
+  /** The architecture createVm() gives by default (KVM: the host's, the only one it can run). */
+  readonly arch: Arch;
   /** KVM_CHECK_EXTENSION on the system fd. */
   checkExtension(cap: Capability): number;
   /** KVM_GET_SUPPORTED_CPUID */
   supportedCpuid(): CpuidEntry[];
-  /** KVM_CREATE_VM */
-  createVm(): Vm;
+  /**
+   * KVM_CREATE_VM. `arch` other than the host's: the KVM backend throws
+   * ERR_VMM_BACKEND_UNAVAILABLE; the sim builds either.
+   */
+  createVm(opts?: { arch?: Arch }): Vm;
   close(): void;
 }
 
 export interface Vm {
   readonly kind: BackendKind;
+  readonly arch: Arch;
   /** KVM_CHECK_EXTENSION on the VM fd. */
   checkExtension(cap: Capability): number;
   /** KVM_ENABLE_CAP on the VM fd. */
@@ -154,6 +168,14 @@ export interface Vm {
   signalMsi(msi: Msi): number;
   /** KVM_IRQ_LINE_STATUS */
   irqLine(irq: number, level: boolean): number;
+  /**
+   * KVM_IRQ_LINE. On arm64 without an in-kernel GIC the only kind that works
+   * is type CPU (src/backend/arm64.ts armIrqCpu): a vCPU's IRQ or FIQ input;
+   * SPI/PPI types need a vGIC (ENXIO).
+   */
+  setIrqLine(irq: number, level: boolean): void;
+  /** KVM_ARM_PREFERRED_TARGET (arm64; EINVAL-like BackendError on x86). */
+  armPreferredTarget(): ArmVcpuInit;
   /**
    * Calls `onReadable` on this JS thread after each write to `eventfd`
    * (the VMM then reads it). `kick` lists vCPUs to bring out of KVM_RUN at
@@ -233,6 +255,19 @@ export interface Vcpu {
   getMpState(): MpState;
   /** KVM_SET_MP_STATE */
   setMpState(state: MpState): void;
+  /** KVM_ARM_VCPU_INIT (arm64): once, before the first run. */
+  armVcpuInit(init: ArmVcpuInit): void;
+  /** KVM_GET_ONE_REG (ids: src/backend/arm64.ts). */
+  getOneReg(id: bigint): bigint;
+  /** KVM_SET_ONE_REG */
+  setOneReg(id: bigint, value: bigint): void;
+  /** KVM_GET_REG_LIST */
+  getRegList(): bigint[];
+  /**
+   * arm64, KVM_CAP_ARM_USER_IRQ: `kvm_run->s.regs.device_irq_level` as of the
+   * last exit, whatever the exit was (bit 0 vtimer, 1 ptimer, 2 PMU). 0 on x86.
+   */
+  readonly deviceIrqLevel: number;
   /** Instructions retired (sim only; KVM cannot tell, returns undefined). */
   readonly instructionsRetired: number | undefined;
   close(): void;

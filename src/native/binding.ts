@@ -128,7 +128,7 @@ export interface KvmConstants {
   KVM_IRQ_ROUTING_IRQCHIP: number; KVM_IRQ_ROUTING_MSI: number; KVM_MSI_VALID_DEVID: number;
   KVM_SYNC_X86_REGS: number; KVM_SYNC_X86_SREGS: number; KVM_SYNC_X86_EVENTS: number;
   KVM_MP_STATE_RUNNABLE: number; KVM_MP_STATE_UNINITIALIZED: number; KVM_MP_STATE_INIT_RECEIVED: number;
-  KVM_MP_STATE_HALTED: number; KVM_MP_STATE_SIPI_RECEIVED: number;
+  KVM_MP_STATE_HALTED: number; KVM_MP_STATE_SIPI_RECEIVED: number; KVM_MP_STATE_STOPPED: number;
   EFD_CLOEXEC: number; EFD_NONBLOCK: number; EFD_SEMAPHORE: number;
   // arm64 (generic header constants; the KVM_ARM_* ones exist on arm64 builds only)
   KVM_CAP_ARM_USER_IRQ: number; KVM_CAP_ARM_PSCI_0_2: number; KVM_CAP_ONE_REG: number; KVM_CAP_ARM_NISV_TO_USER: number;
@@ -273,7 +273,7 @@ export interface NativeBinding {
   /** KVM_ARM_VCPU_INIT (arm64 builds only): target and the feature bitmap as up to 7 u32 words. */
   armVcpuInit?(vcpu: VcpuHandle, target: number, features: number[]): void;
   /** KVM_GET_SUPPORTED_CPUID (system fd). */
-  getSupportedCpuid(kvm: KvmHandle): KvmCpuidEntry[];
+  getSupportedCpuid?(kvm: KvmHandle): KvmCpuidEntry[];
   /** KVM_SET_CPUID2 */
   setCpuid2(vcpu: VcpuHandle, entries: KvmCpuidEntry[]): void;
   /** KVM_ENABLE_CAP (VM or vCPU); args up to 4 u64. */

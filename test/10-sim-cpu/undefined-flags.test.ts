@@ -11,7 +11,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { cpuidVendor, simCpuidTable, undefinedFlagsModelForCpuid } from '../../src/backend/sim/cpuid.js';
-import { SimHypervisor } from '../../src/backend/sim/index.js';
+import { SimHypervisor, SimVcpu } from '../../src/backend/sim/index.js';
 import {
   AMD_UNDEFINED_FLAGS, DEFAULT_UNDEFINED_FLAGS, INTEL_UNDEFINED_FLAGS, undefinedFlagsModelForVendor, undefinedFlagsRecordedFor,
 } from '../../src/backend/sim/x86/index.js';
@@ -62,7 +62,7 @@ describe('the CPUID vendor selects the undefined-flags model', () => {
   it('a sim vCPU takes the model of the CPUID it is given (KVM_SET_CPUID2), and the default before', () => {
     const vm = new SimHypervisor().createVm();
     try {
-      const vcpu = vm.createVcpu(0);
+      const vcpu = vm.createVcpu(0) as SimVcpu;
       expect(vcpu.cpu.undefinedFlags.id).toBe('amd');
       vcpu.setCpuid(INTEL);
       expect(vcpu.cpu.undefinedFlags.id).toBe('intel');

@@ -16,6 +16,11 @@ export function fakeVcpu(parts: Partial<Vcpu> & Pick<Vcpu, 'run' | 'runOnThread'
     getMpState: () => 'runnable',
     setMpState: () => {},
     instructionsRetired: undefined,
+    armVcpuInit: () => {},
+    getOneReg: () => { throw new Error('unused'); },
+    setOneReg: () => {},
+    getRegList: () => [],
+    deviceIrqLevel: 0,
     close: () => {},
     ...parts,
   };

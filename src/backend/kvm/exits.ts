@@ -15,6 +15,8 @@ export class KvmRunView {
   readonly view: DataView;
   private readonly o: KvmLayout['kvm_run'];
   private readonly regsAt: number;
+  /** arm64: where `s.regs.device_irq_level` lives (-1 on x86). */
+  private readonly irqLevelAt: number;
   private readonly regOffsets: KvmLayout['kvm_regs'];
   private readonly c: KvmConstants;
   /** Last io data view, reused while KVM keeps the same data_offset and length. */
@@ -33,8 +35,9 @@ export class KvmRunView {
     this.bytes = new Uint8Array(buffer);
     this.view = new DataView(buffer);
     this.o = layout.kvm_run;
-    this.regsAt = layout.kvm_run.sync_regs + layout.kvm_sync_regs.regs;
+    this.regsAt = layout.kvm_run.sync_regs + (layout.kvm_sync_regs.regs ?? 0);
     this.regOffsets = layout.kvm_regs;
+    this.irqLevelAt = layout.kvm_sync_regs.device_irq_level === undefined ? -1 : layout.kvm_run.sync_regs + layout.kvm_sync_regs.device_irq_level;
     this.c = constants;
     this.ioCache = this.bytes.subarray(0, 0);
     this.mmioData = this.bytes.subarray(this.o.mmio_data, this.o.mmio_data + 8);
@@ -53,6 +56,9 @@ export class KvmRunView {
   /** `kvm_dirty_regs`: which sets KVM must load from kvm_run before the next entry. */
   get dirtyRegs(): bigint { return this.view.getBigUint64(this.o.kvm_dirty_regs, true); }
   set dirtyRegs(v: bigint) { this.view.setBigUint64(this.o.kvm_dirty_regs, v, true); }
+
+  /** arm64 (KVM_CAP_ARM_USER_IRQ): the timer/PMU levels KVM last reported; 0 on x86. */
+  get deviceIrqLevel(): number { return this.irqLevelAt < 0 ? 0 : this.view.getUint32(this.irqLevelAt, true); }
 
   /** `s.regs.regs`: the general registers as of the last exit (valid with KVM_SYNC_X86_REGS). */
   readSyncRegs(): X86Regs {

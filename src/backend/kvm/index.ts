@@ -8,15 +8,15 @@ import {
 } from '../../native/binding.js';
 import { VcpuThread } from './vcpu-thread.js';
 import { checkRingerOptions, threadRinger, type Ringer, type RingerOptions } from '../ringer.js';
-import { ClosedError, InvalidArgumentError } from '../../errors.js';
+import { BackendError, BackendUnavailableError, ClosedError, InvalidArgumentError } from '../../errors.js';
 import { KvmRunView } from './exits.js';
 import { driveOnThisThread, driveOnThisThreadSync, driveOnThreads, type DriveEnd, type ExitServer } from '../driver.js';
 import type {
   Capability, CpuidEntry, EventFd, GsiRoute, GuestMemory, Hypervisor, IoeventfdArgs, IrqfdArgs,
-  MemoryRegion, MpState, Msi, Vcpu, VcpuExit, Vm, X86Regs, X86Sregs,
+  MemoryRegion, MpState, Msi, Vcpu, VcpuExit, Vm, X86Regs, X86Sregs, Arch, ArmVcpuInit,
 } from '../types.js';
 
-const MP_STATES: MpState[] = ['runnable', 'uninitialized', 'init-received', 'halted', 'sipi-received'];
+const MP_STATES: MpState[] = ['runnable', 'uninitialized', 'init-received', 'halted', 'sipi-received', 'stopped'];
 
 function mpStateNumber(b: NativeBinding, s: MpState): number {
   const c = b.constants;
@@ -26,6 +26,7 @@ function mpStateNumber(b: NativeBinding, s: MpState): number {
     case 'init-received': return c.KVM_MP_STATE_INIT_RECEIVED;
     case 'halted': return c.KVM_MP_STATE_HALTED;
     case 'sipi-received': return c.KVM_MP_STATE_SIPI_RECEIVED;
+    case 'stopped': return c.KVM_MP_STATE_STOPPED;
   }
 }
 
@@ -136,14 +137,25 @@ export class KvmHypervisor implements Hypervisor {
     }
   }
 
+  /** The host's architecture: the addon is built for it. */
+  get arch(): Arch { return this.binding.layout.arch; }
   checkExtension(cap: Capability): number { return this.binding.checkExtension(this.h.handle, capNumber(this.binding, cap)); }
-  supportedCpuid(): CpuidEntry[] { return this.binding.getSupportedCpuid(this.h.handle); }
-  createVm(): KvmVm { return new KvmVm(this, new Owned(this.binding.createVm(this.h.handle, 0), 'VM')); }
+  supportedCpuid(): CpuidEntry[] {
+    if (!this.binding.getSupportedCpuid) throw new BackendError('EINVAL', 'KVM_GET_SUPPORTED_CPUID', `no CPUID on ${this.arch}`);
+    return this.binding.getSupportedCpuid(this.h.handle);
+  }
+  createVm(opts: { arch?: Arch } = {}): KvmVm {
+    if (opts.arch !== undefined && opts.arch !== this.arch) {
+      throw new BackendUnavailableError(`KVM on this ${this.arch} host cannot run an ${opts.arch} guest (the sim backend can)`);
+    }
+    return new KvmVm(this, new Owned(this.binding.createVm(this.h.handle, 0), 'VM'));
+  }
   close(): void { this.h.close(); }
 }
 
 export class KvmVm implements Vm {
   readonly kind = 'kvm' as const;
+  get arch(): Arch { return this.hypervisor.arch; }
   private readonly b: NativeBinding;
   private readonly vcpus = new Set<KvmVcpu>();
   private readonly memories = new Set<KvmGuestMemory>();
@@ -172,6 +184,11 @@ export class KvmVm implements Vm {
   }
 
   setTssAddr(address: number): void { this.b.setTssAddr(this.h.handle, address); }
+  setIrqLine(irq: number, level: boolean): void { this.b.irqLineNoStatus(this.h.handle, irq, level ? 1 : 0); }
+  armPreferredTarget(): ArmVcpuInit {
+    if (!this.b.armPreferredTarget) throw new BackendError('EINVAL', 'KVM_ARM_PREFERRED_TARGET', `not an arm64 host (${this.arch})`);
+    return this.b.armPreferredTarget(this.h.handle);
+  }
 
   createVcpu(id: number): KvmVcpu {
     const v = new KvmVcpu(this.b, new Owned(this.b.createVcpu(this.h.handle, id), `vCPU ${id}`), id);
@@ -370,6 +387,14 @@ export class KvmVcpu implements Vcpu {
   }
 
   kick(): void { if (!this.h.closed) this.b.kick(this.native); }
+  armVcpuInit(init: ArmVcpuInit): void {
+    if (!this.b.armVcpuInit) throw new BackendError('EINVAL', 'KVM_ARM_VCPU_INIT', 'not an arm64 host');
+    this.b.armVcpuInit(this.h.handle, init.target, init.features);
+  }
+  getOneReg(id: bigint): bigint { return this.b.getOneReg(this.h.handle, id); }
+  setOneReg(id: bigint, value: bigint): void { this.b.setOneReg(this.h.handle, id, value); }
+  getRegList(): bigint[] { return this.b.getRegList(this.h.handle); }
+  get deviceIrqLevel(): number { return this.runView.deviceIrqLevel; }
   getRegs(): X86Regs { return this.b.getRegs(this.h.handle); }
   setRegs(regs: X86Regs): void { this.b.setRegs(this.h.handle, regs); }
   getSregs(): X86Sregs { return this.b.getSregs(this.h.handle); }
@@ -385,7 +410,7 @@ export class KvmVcpu implements Vcpu {
     const byNumber: Record<number, MpState> = {
       [c.KVM_MP_STATE_RUNNABLE]: 'runnable', [c.KVM_MP_STATE_UNINITIALIZED]: 'uninitialized',
       [c.KVM_MP_STATE_INIT_RECEIVED]: 'init-received', [c.KVM_MP_STATE_HALTED]: 'halted',
-      [c.KVM_MP_STATE_SIPI_RECEIVED]: 'sipi-received',
+      [c.KVM_MP_STATE_SIPI_RECEIVED]: 'sipi-received', [c.KVM_MP_STATE_STOPPED]: 'stopped',
     };
     const s = byNumber[n];
     if (!s) throw new InvalidArgumentError(`KVM_GET_MP_STATE returned unknown state ${n}`);

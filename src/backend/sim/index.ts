@@ -3,7 +3,7 @@
  * that executes the guest's instructions. Deterministic: virtual time is
  * the count of retired instructions; no wall clock anywhere.
  */
-import type { Capability, CpuidEntry, Hypervisor } from '../types.js';
+import type { Arch, Capability, CpuidEntry, Hypervisor } from '../types.js';
 import { simCapability } from './caps.js';
 import { simCpuidTable } from './cpuid.js';
 import { SimVm } from './vm.js';
@@ -14,8 +14,10 @@ export { SimEventFd } from './eventfd.js';
 
 export class SimHypervisor implements Hypervisor {
   readonly kind = 'sim' as const;
-  checkExtension(cap: Capability): number { return simCapability(cap); }
+  /** The sim runs x86 and arm64 guests; `arch` is what createVm() builds by default. */
+  constructor(readonly arch: Arch = 'x86_64') {}
+  checkExtension(cap: Capability): number { return simCapability(cap, this.arch); }
   supportedCpuid(): CpuidEntry[] { return simCpuidTable(); }
-  createVm(): SimVm { return new SimVm(); }
+  createVm(opts: { arch?: Arch } = {}): SimVm { return new SimVm(opts.arch ?? this.arch); }
   close(): void { /* nothing to release */ }
 }

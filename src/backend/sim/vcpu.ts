@@ -197,6 +197,12 @@ export class SimVcpu implements Vcpu {
 
   kick(): void { this.kickPending = true; }
 
+  armVcpuInit(): void { throw new BackendError('EINVAL', 'KVM_ARM_VCPU_INIT', 'an x86 vCPU'); }
+  getOneReg(): bigint { throw new BackendError('EINVAL', 'KVM_GET_ONE_REG', 'the sim\'s x86 vCPU has no ONE_REG registers'); }
+  setOneReg(): void { throw new BackendError('EINVAL', 'KVM_SET_ONE_REG', 'the sim\'s x86 vCPU has no ONE_REG registers'); }
+  getRegList(): bigint[] { throw new BackendError('EINVAL', 'KVM_GET_REG_LIST', 'the sim\'s x86 vCPU has no ONE_REG registers'); }
+  readonly deviceIrqLevel = 0;
+
   getRegs(): X86Regs {
     const r = this.cpu.getRegs();
     const out = {

@@ -7,10 +7,12 @@
  */
 import { BackendError, InvalidArgumentError, MappingInUseError } from '../../errors.js';
 import type {
-  Capability, EventFd, GsiRoute, GuestMemory, IoeventfdArgs, IrqfdArgs, MemoryRegion, Msi, Vcpu, Vm,
+  Arch, ArmVcpuInit, Capability, EventFd, GsiRoute, GuestMemory, IoeventfdArgs, IrqfdArgs, MemoryRegion, Msi, Vcpu, Vm,
 } from '../types.js';
 import { SimEventFd } from './eventfd.js';
 import { SimVcpu } from './vcpu.js';
+import { SimA64Vcpu, SIM_ARM_TARGET } from './a64-vcpu.js';
+import { decodeArmIrq, KVM_ARM_IRQ_TYPE_CPU, KVM_ARM_IRQ_CPU_FIQ } from '../arm64.js';
 import { simCapability } from './caps.js';
 import { SimSplitIrqchip } from './split-irqchip.js';
 import { driveRoundRobin, driveRoundRobinSync, type DriveEnd, type ExitServer } from '../driver.js';
@@ -65,7 +67,10 @@ interface Ioeventfd {
 export class SimVm implements Vm {
   readonly kind = 'sim' as const;
   private readonly slots = new Map<number, MemSlot>();
-  private readonly vcpus: SimVcpu[] = [];
+  private readonly vcpus: (SimVcpu | SimA64Vcpu)[] = [];
+
+  /** x86_64: the 32-bit interpreter and the split irqchip's LAPICs; arm64: the A64 interpreter, no vGIC. */
+  constructor(readonly arch: Arch = 'x86_64') {}
   private routes: GsiRoute[] = [];
   private readonly irqfds = new Map<SimEventFd, { gsi: number; waiter: (fd: SimEventFd) => void }>();
   private readonly ioeventfds: Ioeventfd[] = [];
@@ -82,11 +87,11 @@ export class SimVm implements Vm {
     if (this.isClosed) throw new BackendError('EBADF', syscall, 'VM is closed');
   }
 
-  checkExtension(cap: Capability): number { return simCapability(cap); }
+  checkExtension(cap: Capability): number { return simCapability(cap, this.arch); }
 
   enableCap(cap: Capability, args: number[] = []): void {
     this.check('KVM_ENABLE_CAP');
-    if (cap !== 'KVM_CAP_SPLIT_IRQCHIP') {
+    if (cap !== 'KVM_CAP_SPLIT_IRQCHIP' || this.arch !== 'x86_64') {
       throw new BackendError('EINVAL', 'KVM_ENABLE_CAP', `capability ${cap} cannot be enabled on the sim's VM`);
     }
     const pins = args[0] ?? 0;
@@ -164,12 +169,12 @@ export class SimVm implements Vm {
   /** A vCPU of this VM was closed. */
   vcpuClosed(): void { this.liveVcpus--; }
 
-  createVcpu(id: number): SimVcpu {
+  createVcpu(id: number): SimVcpu | SimA64Vcpu {
     const S = 'KVM_CREATE_VCPU';
     this.check(S);
-    if (!Number.isInteger(id) || id < 0 || id >= simCapability('KVM_CAP_MAX_VCPUS')) throw new BackendError('EINVAL', S, `vCPU id ${id} out of range`);
+    if (!Number.isInteger(id) || id < 0 || id >= simCapability('KVM_CAP_MAX_VCPUS', this.arch)) throw new BackendError('EINVAL', S, `vCPU id ${id} out of range`);
     if (this.vcpus.some((v) => v.id === id && !v.closed)) throw new BackendError('EEXIST', S, `vCPU ${id} exists`);
-    const v = new SimVcpu(this, id);
+    const v = this.arch === 'arm64' ? new SimA64Vcpu(this, id, this.vcpus.length) : new SimVcpu(this, id);
     this.vcpus.push(v);
     this.liveVcpus++;
     return v;
@@ -304,6 +309,34 @@ export class SimVm implements Vm {
       if (r.gsi === irq && r.type === 'msi') delivered = Math.max(delivered, 0) + (this.irqchip ? this.irqchip.deliverMsi(r) : 0);
     }
     return delivered;
+  }
+
+  setIrqLine(irq: number, level: boolean): void {
+    const S = 'KVM_IRQ_LINE';
+    this.check(S);
+    if (this.arch === 'x86_64') {
+      this.irqLine(irq, level);
+      return;
+    }
+    // arm64 without a vGIC: only a vCPU's own IRQ/FIQ input (kvm_vm_ioctl_irq_line's checks and errnos).
+    const { type, vcpu, num } = decodeArmIrq(irq);
+    if (type !== KVM_ARM_IRQ_TYPE_CPU) throw new BackendError('ENXIO', S, `irq type ${type} needs an in-kernel GIC`);
+    const target = this.vcpus.find((v): v is SimA64Vcpu => v instanceof SimA64Vcpu && v.index === vcpu && !v.closed);
+    if (!target) throw new BackendError('EINVAL', S, `no vCPU with index ${vcpu}`);
+    if (num > KVM_ARM_IRQ_CPU_FIQ) throw new BackendError('EINVAL', S, `CPU irq number ${num}`);
+    target.setInputLine(num === KVM_ARM_IRQ_CPU_FIQ ? 'fiq' : 'irq', level);
+  }
+
+  armPreferredTarget(): ArmVcpuInit {
+    const S = 'KVM_ARM_PREFERRED_TARGET';
+    this.check(S);
+    if (this.arch !== 'arm64') throw new BackendError('EINVAL', S, 'an x86 VM');
+    return { target: SIM_ARM_TARGET, features: [0, 0, 0, 0, 0, 0, 0] };
+  }
+
+  /** A vCPU of this VM by its MPIDR affinity (PSCI CPU_ON's target), or undefined. */
+  a64VcpuByMpidr(mpidr: number): SimA64Vcpu | undefined {
+    return this.vcpus.find((v): v is SimA64Vcpu => v instanceof SimA64Vcpu && !v.closed && v.mpidrAffinity === mpidr);
   }
 
   /** Round robin on this thread, whatever the count: deterministic (threads would not be). */
