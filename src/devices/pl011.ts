@@ -172,17 +172,11 @@ export class Pl011 {
       case PL011_ILPR: this.ilpr = value & 0xff; return;
       case PL011_IBRD: this.ibrd = value & 0xffff; return;
       case PL011_FBRD: this.fbrd = value & 0x3f; return;
-      case PL011_LCR_H: {
-        const fifoChange = ((this.lcrh ^ value) & LCR_H_FEN) !== 0;
+      case PL011_LCR_H:
+        // Turning the FIFOs on keeps what was received (QEMU's model too): a byte that came
+        // while the receiver held one must not be lost to the guest's own setup.
         this.lcrh = value & 0xff;
-        // Turning the FIFOs on or off flushes them (the TX side is always empty here).
-        if (fifoChange) {
-          this.rx = [];
-          this.ris &= ~(INT_RX | INT_RT);
-          this.update();
-        }
         return;
-      }
       case PL011_CR: this.cr = value & 0xff87; return;
       case PL011_IFLS: this.ifls = value & 0x3f; return;
       case PL011_IMSC: this.imsc = value & INT_ALL; this.update(); return;

@@ -14,6 +14,8 @@ import { readLe, writeLe, type MmioBus, type PioBus } from './bus.js';
 export type StopReason =
   | { kind: 'debug-exit'; status: number }
   | { kind: 'shutdown' }
+  /** arm64: PSCI SYSTEM_OFF / SYSTEM_RESET (KVM_EXIT_SYSTEM_EVENT). */
+  | { kind: 'system-event'; event: 'shutdown' | 'reset' | 'crash' | 'other'; type: number }
   | { kind: 'halted' }
   | { kind: 'stopped' }
   | { kind: 'signal'; signal: 'SIGINT' | 'SIGTERM' }
@@ -28,6 +30,10 @@ export interface RunContext {
   onHalt?: () => boolean;
   /** Called before every KVM_RUN of `vcpu` (e.g. to inject ExtINT or ask for an interrupt window). */
   beforeRun?: (vcpu: Vcpu) => void;
+  /** Called after every KVM_RUN of `vcpu`, whatever it returned (arm64: the user-IRQ levels). */
+  afterRun?: (vcpu: Vcpu, exit: VcpuExit) => void;
+  /** The vCPU whose exit is being served (devices with per-CPU registers, like the GIC's, read it). */
+  current?: Vcpu | null;
   /** KVM_EXIT_IOAPIC_EOI (split irqchip): the guest EOId a vector the userspace IOAPIC owns. */
   onIoapicEoi?: (vector: number) => void;
   /** No vCPU can run: whether something outside (an eventfd line, input) may still wake one. */
@@ -75,9 +81,12 @@ function handleExit(ctx: RunContext, e: VcpuExit): StopReason | null {
     case 'intr':
     case 'irq-window-open':
       return null;
+    case 'system-event': {
+      const event = e.type === 1 ? 'shutdown' : e.type === 2 ? 'reset' : e.type === 3 ? 'crash' : 'other';
+      return event === 'other' ? { kind: 'vcpu-error', exit: e } : { kind: 'system-event', event, type: e.type };
+    }
     case 'fail-entry':
     case 'internal-error':
-    case 'system-event':
     case 'debug':
     case 'unknown':
       return { kind: 'vcpu-error', exit: e };
@@ -91,6 +100,7 @@ function handleExit(ctx: RunContext, e: VcpuExit): StopReason | null {
 /** Counts, traces and handles one exit of `vcpu`; records a stop reason. */
 function dispatch(ctx: RunContext, e: VcpuExit, vcpu: Vcpu): void {
   ctx.exits++;
+  ctx.current = vcpu;
   let r: StopReason | null;
   if (exitChannel.hasSubscribers) {
     const t0 = performance.now();
@@ -115,6 +125,7 @@ function dispatch(ctx: RunContext, e: VcpuExit, vcpu: Vcpu): void {
 export function exitServer(ctx: RunContext): ExitServer {
   return {
     ...(ctx.beforeRun ? { beforeRun: ctx.beforeRun } : {}),
+    ...(ctx.afterRun ? { afterRun: ctx.afterRun } : {}),
     serve: (vcpu, e) => dispatch(ctx, e, vcpu),
     stopping: () => ctx.stop !== null,
     stop: () => { ctx.stop ??= { kind: 'stopped' }; },

@@ -178,6 +178,8 @@ export function exitStatusFor(r: StopReason): number {
     case 'shutdown': return 2;
     case 'halted': return 4;
     case 'vcpu-error': return 6;
+    // arm64 PSCI: SYSTEM_OFF is a clean power-off (status 0, as QEMU exits); a reset or crash is the VMM's own even status.
+    case 'system-event': return r.event === 'shutdown' ? 0 : r.event === 'reset' ? 8 : 10;
   }
 }
 

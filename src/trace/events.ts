@@ -53,6 +53,12 @@ export interface TraceEvents {
   'vmm:irqcache:detach': { vm: number; source: string; gsi: number };
   /** The IOMMU recorded a fault (reason as VT-d numbers them; info: page address or IRTE index << 48). */
   'vmm:iommu:fault': { reason: number; sourceId: number; info: number; read: boolean };
+  /** arm64: the user-IRQ levels KVM reported after a KVM_RUN changed (bit 0 vtimer, 1 ptimer, 2 PMU). */
+  'vmm:gic:device_irq_level': { vm: number; vcpu: number; level: number };
+  /** arm64: a GIC CPU interface's IRQ output changed, driven to the vCPU with KVM_IRQ_LINE. */
+  'vmm:gic:irq_line': { vm: number; vcpu: number; level: boolean };
+  /** arm64: an interrupt was deactivated (EOI or DIR): a level eventfd line resamples. */
+  'vmm:gic:deactivate': { vm: number; intid: number; vcpu: number };
   /** Which backend runs the machine, and why. */
   'vmm:machine:backend': { backend: string; reason: string };
 }
@@ -74,6 +80,7 @@ export const TRACE_NAMES: readonly TraceName[] = [
   'vmm:vcpu:exit', 'vmm:bus:unhandled', 'vmm:device:guest-error', 'vmm:machine:debug-exit',
   'vmm:machine:stop', 'vmm:machine:backend', 'vmm:gsi:push', 'vmm:ioapic:deliver', 'vmm:pic:extint',
   'vmm:ioapic:set_irq', 'vmm:ioapic:service', 'vmm:ioapic:route_update', 'vmm:ioapic:eoi', 'vmm:ioapic:remote_irr',
+  'vmm:gic:device_irq_level', 'vmm:gic:irq_line', 'vmm:gic:deactivate',
   'vmm:iommu:fault', 'vmm:irq:deliver', 'vmm:irqcache:miss', 'vmm:irqcache:fault', 'vmm:irqcache:fill', 'vmm:irqcache:invalidate', 'vmm:irqcache:detach',
 ];
 

@@ -32,4 +32,10 @@ describe('arm64 cross build', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 180_000);
+
+  it.skipIf(!hasCross)(`the committed arm64 guests rebuild byte for byte from their sources${skipReason}`, () => {
+    const r = spawnSync('bash', ['scripts/build-guests-arm64.sh', '--check'], { encoding: 'utf8' });
+    expect(r.stdout).not.toContain('DIFFERENT');
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+  }, 120_000);
 });

@@ -42,3 +42,18 @@ export const BACKENDS: BackendCase[] = [
     open: () => new KvmHypervisor(),
   },
 ];
+
+/** Why real KVM cannot run arm64 guests here (no /dev/kvm, or an x86 host), or null on an arm64 KVM host. */
+export const KVM_ARM64_SKIP_REASON: string | null = kvmReason
+  ?? (tryLoadBinding()?.layout.arch === 'arm64' ? null : `this host is ${tryLoadBinding()?.layout.arch ?? process.arch}; npm run test:arm64 runs these guests on nested arm64 KVM`);
+
+/** The backends for arm64 guests: the sim always; KVM on an arm64 host. */
+export const ARM64_BACKENDS: BackendCase[] = [
+  { title: 'sim', kind: 'sim', skip: false, open: () => new SimHypervisor('arm64') },
+  {
+    title: KVM_ARM64_SKIP_REASON ? `kvm (skipped: ${KVM_ARM64_SKIP_REASON})` : 'kvm',
+    kind: 'kvm',
+    skip: KVM_ARM64_SKIP_REASON !== null,
+    open: () => new KvmHypervisor(),
+  },
+];

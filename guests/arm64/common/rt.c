@@ -28,8 +28,15 @@ void put_dec(uint64_t v) {
     while (n) putc(buf[--n]);
 }
 
+static volatile uint32_t exiting;
+
 void exit(uint32_t code) {
-    if (code != 0) mmio_write32(DEBUG_EXIT_BASE, code);
+    /* Once only: where the debug-exit register does not exist (QEMU's virt) the
+       write aborts, and the abort handler's own exit goes straight to SYSTEM_OFF. */
+    if (code != 0 && !exiting) {
+        exiting = 1;
+        mmio_write32(DEBUG_EXIT_BASE, code);
+    }
     psci_call(PSCI_SYSTEM_OFF, 0, 0, 0);
     for (;;) wfi();
 }

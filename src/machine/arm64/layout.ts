@@ -21,8 +21,8 @@ export const DEBUG_EXIT_SIZE = 0x1000;
 export const UART_SPI = 1;
 /** The first SPI the VMM hands out to eventfd lines (`--irq-line`), above QEMU's fixed ones. */
 export const FIRST_FREE_SPI = 32;
-/** SPIs the distributor implements (ITLinesNumber 7: 256 INTIDs). */
-export const GIC_SPIS = 224;
+/** SPIs the distributor implements (QEMU virt: 256, ITLinesNumber 8, INTIDs 32..287). */
+export const GIC_SPIS = 256;
 
 /** PPIs (INTIDs) of the generic timer and the PMU, as KVM's device_irq_level bits feed them. */
 export const PPI_VTIMER = 27;

@@ -1,0 +1,39 @@
+/**
+ * The arm64 guests on our `virt` machine: each prints exactly its
+ * expectation's bytes and exits with its status, on the sim always and on
+ * real KVM on an arm64 host (x86 hosts run them on nested arm64 KVM with
+ * `npm run test:arm64`); and the same bytes under qemu-system-aarch64 TCG
+ * with a GICv2, the reference.
+ */
+import { describe, expect, it } from 'vitest';
+import { ARM64_BACKENDS } from '../helpers/backends.js';
+import { HAS_QEMU_ARM64, QEMU_ARM64, listArm64Guests, runArm64Guest, runQemuArm64 } from '../helpers/arm64-guests.js';
+
+const guests = listArm64Guests();
+
+describe.each(ARM64_BACKENDS)('arm64 guests on $title', (b) => {
+  for (const g of guests) {
+    it.skipIf(b.skip)(`${g.name}: the expected serial bytes and exit status ${g.exitStatus}`, async () => {
+      const hv = b.open();
+      try {
+        const r = await runArm64Guest(hv, g);
+        expect(r.serial).toBe(g.serial);
+        expect(r.status).toBe(g.exitStatus);
+      } finally {
+        hv.close();
+      }
+    });
+  }
+});
+
+const qemuTitle = HAS_QEMU_ARM64 ? 'arm64 guests under QEMU (TCG, virt,gic-version=2)' : `arm64 guests under QEMU (skipped: ${QEMU_ARM64} not installed)`;
+describe.skipIf(!HAS_QEMU_ARM64)(qemuTitle, () => {
+  for (const g of guests) {
+    if (g.noQemu) { it.skip(`${g.name} (skipped: ${g.noQemu})`, () => {}); continue; }
+    it(`${g.name}: the same serial bytes and exit status`, () => {
+      const r = runQemuArm64(g);
+      expect(r.serial).toBe(g.serial);
+      expect(r.status).toBe(g.exitStatus);
+    });
+  }
+});
