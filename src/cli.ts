@@ -2,7 +2,7 @@
  * `vmm` — the command line. Guest serial output on stdout, logs on stderr,
  * exit status = the guest's debug-exit status (QEMU's rule: (value << 1) | 1).
  */
-import { fstatSync, readFileSync, writeSync } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { openHypervisor, type BackendChoice } from './backend/index.js';
 import { createLogger, logTraceEvents, LOG_LEVELS, type LogLevel } from './log.js';
@@ -12,20 +12,34 @@ import { trace } from './trace/events.js';
 import { ChromeTraceWriter } from './trace/chrome.js';
 import { unhandledAccessHint } from './machine/hints.js';
 import { VmmError } from './errors.js';
+import { isArm64Image } from './loader/arm64-image.js';
+import { MAX_CPUS as ARM64_MAX_CPUS, MAX_MEM_MIB as ARM64_MAX_MEM_MIB } from './machine/arm64/layout.js';
+import { runArm64 } from './cli-arm64.js';
+import { EX_SOFTWARE, EX_USAGE, STOP_SIGNALS, fail, feedSerial, stdinHasInput } from './cli-common.js';
 
 export const USAGE = `Usage: vmm run <image> [options]
 
-Boots a 32-bit multiboot ELF and runs it until it exits.
+Boots an x86 multiboot ELF or an arm64 Linux Image and runs it until it exits.
 
 Commands:
-  run <image>             boot <image> (a multiboot v1 ELF32, as for qemu -kernel)
+  run <image>             boot <image>: a multiboot v1 ELF32 (x86, as for
+                          qemu -kernel), or an arm64 Image / raw binary
+                          (arm64: QEMU's virt machine with our GICv2)
 
 Options:
-  --backend auto|kvm|sim  kvm: /dev/kvm; sim: the pure-TypeScript simulator;
-                          auto (default): KVM when /dev/kvm opens, else the sim
-  --mem MiB               guest RAM in MiB, 2..${MAX_MEM_MIB} (default 64)
-  --cmdline STR           the multiboot command line (default empty)
-  --initrd FILE           load FILE as multiboot module 0 (as qemu -initrd)
+  --arch auto|x86_64|arm64
+                          the guest's architecture; auto (default): arm64
+                          when the image has the arm64 Image header
+  --backend auto|kvm|sim  kvm: /dev/kvm (the host's architecture only); sim:
+                          the pure-TypeScript simulator (x86 and arm64);
+                          auto (default): KVM when it can run the guest, else the sim
+  --mem MiB               guest RAM in MiB (x86: 2..${MAX_MEM_MIB}, default 64;
+                          arm64: 4..${ARM64_MAX_MEM_MIB}, default 128)
+  --cmdline STR           the multiboot command line; arm64: /chosen/bootargs
+  --initrd FILE           load FILE as multiboot module 0 (as qemu -initrd);
+                          arm64: an initramfs (linux,initrd-start/end)
+  --dtb FILE              arm64: pass FILE as the device tree instead of ours
+  --dump-dtb FILE         arm64: write the generated device tree to FILE and exit
   --irqchip split|none    split (default): LAPIC in the kernel, our IOAPIC at
                           0xfec00000 (UART on pin 4), the 8259 pair, pc-testdev,
                           fw_cfg (QEMU's -machine pc,kernel-irqchip=split);
@@ -54,17 +68,23 @@ Options:
                           invalidations, detaches and route pushes
   --cpus N                vCPUs, 1..${MAX_CPUS} (default 1); more than one needs
                           the split irqchip (the guest starts the APs with
-                          INIT/SIPI; on KVM each vCPU runs on its own thread)
+                          INIT/SIPI; on KVM each vCPU runs on its own thread);
+                          arm64: 1..${ARM64_MAX_CPUS}, secondaries start by PSCI CPU_ON
   --log-level LEVEL       ${LOG_LEVELS.join('|')} (default warn); logs go to stderr
   -h, --help              this text
 
 Devices: 16550 UART at 0x3f8 (output to stdout; input from stdin when stdin is
 a terminal, a pipe or a file), isa-debug-exit at 0xf4, port 0x80 sink.
+arm64: GICv2 at 0x08000000/0x08010000, PL011 at 0x09000000 (SPI 1; stdout,
+stdin), debug-exit at 0x09100000 (x86's rule), PSCI 0.2+ over HVC by KVM.
+--irqchip, --device, --irq-cache, --iommu, --doorbell-load and --stats are x86 only.
 
 Exit status:
   (v << 1) | 1   the guest wrote v to isa-debug-exit (QEMU's rule)
   0              the VMM was stopped
+  0              arm64: the guest powered off (PSCI SYSTEM_OFF)
   2              the guest shut down (triple fault)
+  8, 10          arm64: PSCI SYSTEM_RESET, a crash system event
   4              the vCPU halted with nothing left to wake it
   6              the vCPU stopped with an error exit (fail-entry, internal error, ...)
   64             bad command line
@@ -72,14 +92,6 @@ Exit status:
   130, 143       stopped by SIGINT, SIGTERM (every vCPU kicked out, output flushed)
 `;
 
-const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
-const EX_USAGE = 64;
-const EX_SOFTWARE = 70;
-
-function fail(message: string, status: number): number {
-  process.stderr.write(`vmm: ${message}\n`);
-  return status;
-}
 
 export async function main(argv: string[]): Promise<number> {
   let parsed;
@@ -88,14 +100,17 @@ export async function main(argv: string[]): Promise<number> {
       args: argv,
       allowPositionals: true,
       options: {
+        arch: { type: 'string', default: 'auto' },
         backend: { type: 'string', default: 'auto' },
-        mem: { type: 'string', default: '64' },
-        cmdline: { type: 'string', default: '' },
+        mem: { type: 'string' },
+        cmdline: { type: 'string' },
         initrd: { type: 'string' },
-        irqchip: { type: 'string', default: 'split' },
+        dtb: { type: 'string' },
+        'dump-dtb': { type: 'string' },
+        irqchip: { type: 'string' },
         cpus: { type: 'string', default: '1' },
         device: { type: 'string', multiple: true, default: [] },
-        'irq-cache': { type: 'string', default: 'lazy' },
+        'irq-cache': { type: 'string' },
         stats: { type: 'boolean', default: false },
         iommu: { type: 'string' },
         trace: { type: 'string' },
@@ -118,6 +133,31 @@ export async function main(argv: string[]): Promise<number> {
   if (!['auto', 'kvm', 'sim'].includes(backend)) return fail(`--backend must be auto, kvm or sim, not "${backend}"`, EX_USAGE);
   const level = values['log-level'] as LogLevel;
   if (!LOG_LEVELS.includes(level)) return fail(`--log-level must be one of ${LOG_LEVELS.join(', ')}`, EX_USAGE);
+  if (!['auto', 'x86_64', 'arm64'].includes(values.arch)) return fail(`--arch must be auto, x86_64 or arm64, not "${values.arch}"`, EX_USAGE);
+  let arch = values.arch;
+  if (arch === 'auto') {
+    let head: Uint8Array;
+    try {
+      head = readFileSync(image).subarray(0, 64);
+    } catch (e) {
+      return fail(`cannot read ${image}: ${(e as Error).message}`, EX_USAGE);
+    }
+    arch = isArm64Image(head) ? 'arm64' : 'x86_64';
+  }
+  if (arch === 'arm64') {
+    const x86Only = (['irqchip', 'device', 'irq-cache', 'iommu', 'doorbell-load', 'stats'] as const)
+      .filter((k) => (k === 'device' ? (values.device as string[]).length > 0 : k === 'stats' ? values.stats : values[k] !== undefined));
+    if (x86Only.length > 0) return fail(`--${x86Only[0]} is for x86 guests; ${image} is an arm64 image`, EX_USAGE);
+    return runArm64({
+      image, backend, level, cpus: values.cpus, mem: values.mem, cmdline: values.cmdline, initrd: values.initrd,
+      dtb: values.dtb, dumpDtb: values['dump-dtb'], trace: values.trace,
+    });
+  }
+  if (values.dtb !== undefined || values['dump-dtb'] !== undefined) return fail('--dtb and --dump-dtb are for arm64 guests', EX_USAGE);
+  values.mem ??= '64';
+  values.cmdline ??= '';
+  values.irqchip ??= 'split';
+  values['irq-cache'] ??= 'lazy';
   const irqchip = values.irqchip as 'none' | 'split';
   if (irqchip !== 'none' && irqchip !== 'split') return fail(`--irqchip must be none or split, not "${String(irqchip)}"`, EX_USAGE);
   const memMiB = Number(values.mem);
@@ -239,38 +279,4 @@ export function formatStats(machine: X86Machine): string {
     ['detaches', s.detaches], ['attaches', s.attaches], ['route-pushes', s.routePushes],
   ];
   return rows.map(([k, v]) => `vmm: stats: ${k} ${v}\n`).join('');
-}
-
-/** stdin carries input for the guest: a terminal, a pipe, a file or a socket (not /dev/null or closed). */
-function stdinHasInput(): boolean {
-  try {
-    const st = fstatSync(0);
-    return process.stdin.isTTY === true || st.isFIFO() || st.isFile() || st.isSocket();
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Feeds stdin into the UART's receiver until stopped; stopping releases
- * stdin so the process can exit. A regular file is read whole, up front (the
- * UART takes it in as the guest makes room); a pipe, terminal or socket is
- * read as data comes, and the machine wakes a vCPU halted in KVM_RUN on this
- * thread when it does -- so the vCPU stays on this thread, the fast path.
- */
-function feedSerial(machine: X86Machine): () => void {
-  if (fstatSync(0).isFile()) {
-    machine.serialIn(readFileSync(0));
-    return () => {};
-  }
-  const unwatch = machine.wakeOnInput(0);
-  const onData = (chunk: Buffer): void => machine.serialIn(chunk);
-  process.stdin.on('data', onData);
-  process.stdin.on('error', () => {});
-  return () => {
-    unwatch();
-    process.stdin.off('data', onData);
-    process.stdin.pause();
-    process.stdin.destroy();
-  };
 }

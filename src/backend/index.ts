@@ -6,7 +6,8 @@ import { BackendUnavailableError, InvalidArgumentError } from '../errors.js';
 import { kvmUnavailableReason } from '../native/binding.js';
 import { KvmHypervisor } from './kvm/index.js';
 import { SimHypervisor } from './sim/index.js';
-import type { Hypervisor } from './types.js';
+import type { Arch, Hypervisor } from './types.js';
+import { tryLoadBinding } from '../native/binding.js';
 
 export type BackendChoice = 'auto' | 'kvm' | 'sim';
 export * from './types.js';
@@ -17,18 +18,25 @@ export interface OpenedHypervisor {
   reason: string;
 }
 
-export function openHypervisor(choice: BackendChoice): OpenedHypervisor {
+/** Why KVM cannot run `arch` guests here (another host architecture), or null. */
+function archMismatch(arch: Arch): string | null {
+  const host = tryLoadBinding()?.layout.arch;
+  return host && host !== arch ? `KVM on this ${host} host runs ${host} guests only, not ${arch}` : null;
+}
+
+/** Opens a backend for guests of `arch` (default x86_64): KVM only runs the host's architecture. */
+export function openHypervisor(choice: BackendChoice, arch: Arch = 'x86_64'): OpenedHypervisor {
   switch (choice) {
     case 'sim':
-      return { hypervisor: new SimHypervisor(), reason: 'requested with --backend sim' };
+      return { hypervisor: new SimHypervisor(arch), reason: 'requested with --backend sim' };
     case 'kvm': {
-      const why = kvmUnavailableReason();
+      const why = kvmUnavailableReason() ?? archMismatch(arch);
       if (why) throw new BackendUnavailableError(`KVM backend unavailable: ${why}`);
       return { hypervisor: new KvmHypervisor(), reason: 'requested with --backend kvm' };
     }
     case 'auto': {
-      const why = kvmUnavailableReason();
-      if (why) return { hypervisor: new SimHypervisor(), reason: `auto: KVM unavailable (${why}), using the sim` };
+      const why = kvmUnavailableReason() ?? archMismatch(arch);
+      if (why) return { hypervisor: new SimHypervisor(arch), reason: `auto: KVM unavailable (${why}), using the sim` };
       return { hypervisor: new KvmHypervisor(), reason: 'auto: /dev/kvm opened, using KVM' };
     }
     default:

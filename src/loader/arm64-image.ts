@@ -46,6 +46,14 @@ export function isArm64Image(image: Uint8Array): boolean {
   return image.length >= 64 && new DataView(image.buffer, image.byteOffset, image.byteLength).getUint32(0x38, true) === ARM64_IMAGE_MAGIC;
 }
 
+/** Where the device tree goes (offset in RAM): the last 2 MiB. */
+export function dtbOffset(ramSize: number): number { return ramSize - MIB2; }
+
+/** Where an initrd of `length` bytes goes (offset in RAM): page aligned, right below the device tree. */
+export function initrdOffset(ramSize: number, length: number): number {
+  return Math.floor((dtbOffset(ramSize) - length) / 4096) * 4096;
+}
+
 export interface Arm64Boot {
   entry: number;
   dtbAddress: number;
@@ -66,10 +74,10 @@ export function loadArm64(image: Uint8Array, ram: Uint8Array, ramBase: number,
     throw new LoaderError('ERR_LOADER_TOO_BIG', `image needs 0x${(loadAt + info.imageSize).toString(16)} bytes of RAM, the machine has 0x${ram.length.toString(16)}`);
   }
   ram.set(image, loadAt);
-  const dtbSlot = ram.length - MIB2; // the last 2 MiB
+  const dtbSlot = dtbOffset(ram.length);
   let initrdPlace: { start: number; end: number } | undefined;
   if (initrd) {
-    const start = Math.floor((dtbSlot - initrd.length) / 4096) * 4096;
+    const start = initrdOffset(ram.length, initrd.length);
     if (start < loadAt + info.imageSize) {
       throw new LoaderError('ERR_LOADER_TOO_BIG', `initrd of ${initrd.length} bytes does not fit between the image and the device tree`);
     }

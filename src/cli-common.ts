@@ -1,0 +1,51 @@
+/** What both machines' command lines share: exit codes, failing with a message, stdin for the guest's UART. */
+import { fstatSync, readFileSync } from 'node:fs';
+
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+export const EX_USAGE = 64;
+export const EX_SOFTWARE = 70;
+
+export function fail(message: string, status: number): number {
+  process.stderr.write(`vmm: ${message}\n`);
+  return status;
+}
+
+/** A machine with a UART that takes input and can be woken by it. */
+export interface SerialInput {
+  serialIn(bytes: Uint8Array): void;
+  wakeOnInput(fd: number): () => void;
+}
+
+/** stdin carries input for the guest: a terminal, a pipe, a file or a socket (not /dev/null or closed). */
+export function stdinHasInput(): boolean {
+  try {
+    const st = fstatSync(0);
+    return process.stdin.isTTY === true || st.isFIFO() || st.isFile() || st.isSocket();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Feeds stdin into the UART's receiver until stopped; stopping releases
+ * stdin so the process can exit. A regular file is read whole, up front (the
+ * UART takes it in as the guest makes room); a pipe, terminal or socket is
+ * read as data comes, and the machine wakes a vCPU halted in KVM_RUN on this
+ * thread when it does -- so the vCPU stays on this thread, the fast path.
+ */
+export function feedSerial(machine: SerialInput): () => void {
+  if (fstatSync(0).isFile()) {
+    machine.serialIn(readFileSync(0));
+    return () => {};
+  }
+  const unwatch = machine.wakeOnInput(0);
+  const onData = (chunk: Buffer): void => machine.serialIn(chunk);
+  process.stdin.on('data', onData);
+  process.stdin.on('error', () => {});
+  return () => {
+    unwatch();
+    process.stdin.off('data', onData);
+    process.stdin.pause();
+    process.stdin.destroy();
+  };
+}
