@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Records an arm64 guest's expectation from a run on the sim backend (after
-// `npm run build:ts`): node scripts/arm64/expect.mjs NAME [--cpus N] [--input TEXT] [--description TEXT] [--no-qemu WHY]
+// `npm run build:ts`): node scripts/arm64/expect.mjs NAME [--cpus N] [--input TEXT] [--description TEXT] [--no-qemu WHY] [--events-before-run N]
 // Keeps fields of an existing guests/arm64/NAME.expect.json that are not given. Check the transcript
 // against QEMU (test/40-guests/arm64.test.ts does) before committing it.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { SimHypervisor } = await import(join(root, 'dist/backend/sim/index.js'));
 const { Arm64Machine } = await import(join(root, 'dist/machine/arm64/virt.js'));
 const { values, positionals } = parseArgs({ allowPositionals: true, options: {
-  cpus: { type: 'string' }, input: { type: 'string' }, description: { type: 'string' }, 'no-qemu': { type: 'string' }, mem: { type: 'string' },
+  cpus: { type: 'string' }, 'events-before-run': { type: 'string' }, input: { type: 'string' }, description: { type: 'string' }, 'no-qemu': { type: 'string' }, mem: { type: 'string' },
 } });
 const name = positionals[0];
 const file = join(root, 'guests/arm64', `${name}.expect.json`);
@@ -22,16 +22,18 @@ if (values.cpus) e.cpus = Number(values.cpus);
 if (values.mem) e.memMiB = Number(values.mem);
 if (values.input !== undefined) e.input = values.input.replace(/\\n/g, '\n');
 if (values['no-qemu']) e.noQemu = values['no-qemu'];
+if (values['events-before-run']) e.eventsBeforeRun = Number(values['events-before-run']);
 const out = [];
 const m = new Arm64Machine({ hypervisor: new SimHypervisor('arm64'), image: readFileSync(join(root, 'guests/arm64', `${name}.img`)),
   cpus: e.cpus, memMiB: e.memMiB, serialOut: (b) => out.push(Buffer.from(b)) });
 if (e.input !== undefined) m.serialIn(Buffer.from(e.input, 'latin1'));
+if (e.eventsBeforeRun !== undefined) m.testdev.preload(e.eventsBeforeRun);
 const r = await m.runAsync();
 m.close();
 e.serial = Buffer.concat(out).toString('latin1');
 e.exitStatus = r.status;
 const ordered = { description: e.description, cpus: e.cpus, memMiB: e.memMiB, ...(e.input !== undefined ? { input: e.input } : {}),
-  ...(e.noQemu ? { noQemu: e.noQemu } : {}), serial: e.serial, exitStatus: e.exitStatus };
+  ...(e.eventsBeforeRun !== undefined ? { eventsBeforeRun: e.eventsBeforeRun } : {}), ...(e.noQemu ? { noQemu: e.noQemu } : {}), serial: e.serial, exitStatus: e.exitStatus };
 writeFileSync(file, `${JSON.stringify(ordered, null, 2)}\n`);
 process.stdout.write(e.serial);
 console.log(`-> ${file} (status ${r.status}, ${r.reason.kind})`);

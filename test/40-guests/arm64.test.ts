@@ -7,6 +7,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ARM64_BACKENDS } from '../helpers/backends.js';
+import { subscribe } from '../../src/trace/events.js';
+import { TD_DOORBELL, TESTDEV_BASE } from '../../src/machine/arm64/testdev.js';
 import { HAS_QEMU_ARM64, QEMU_ARM64, listArm64Guests, runArm64Guest, runQemuArm64 } from '../helpers/arm64-guests.js';
 
 const guests = listArm64Guests();
@@ -36,4 +38,24 @@ describe.skipIf(!HAS_QEMU_ARM64)(qemuTitle, () => {
       expect(r.status).toBe(g.exitStatus);
     });
   }
+});
+
+describe.each(ARM64_BACKENDS)('arm64 ioeventfd on $title', (b) => {
+  it.skipIf(b.skip)('the matching doorbell writes never exit to userspace: exactly one MMIO exit at the doorbell', async () => {
+    const g = guests.find((x) => x.name === 'ioeventfd')!;
+    const addresses: number[] = [];
+    const unsubscribe = subscribe((_n, p) => {
+      const e = p as { kind: string; address?: number };
+      if (e.kind === 'mmio-write' && e.address === TESTDEV_BASE + TD_DOORBELL) addresses.push(e.address);
+    }, ['vmm:vcpu:exit']);
+    const hv = b.open();
+    try {
+      const r = await runArm64Guest(hv, g);
+      expect(r.serial).toBe(g.serial);
+    } finally {
+      unsubscribe();
+      hv.close();
+    }
+    expect(addresses.length).toBe(1);
+  });
 });

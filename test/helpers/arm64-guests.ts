@@ -28,6 +28,8 @@ export interface Arm64GuestExpectation {
   exitStatus: number;
   /** Why QEMU cannot run it (a device only this VMM has), or absent. */
   noQemu?: string;
+  /** Events the test device has pending, its level line high, before the first vCPU run (seed 000's early interrupt). */
+  eventsBeforeRun?: number;
 }
 
 export function listArm64Guests(): Arm64GuestExpectation[] {
@@ -50,6 +52,7 @@ export async function runArm64Guest(hv: Hypervisor, g: Arm64GuestExpectation): P
   });
   try {
     if (g.input !== undefined) m.serialIn(Buffer.from(g.input, 'latin1'));
+    if (g.eventsBeforeRun !== undefined) m.testdev.preload(g.eventsBeforeRun);
     const r = await m.runAsync();
     return { ...r, serial: Buffer.concat(out).toString('latin1') };
   } finally {

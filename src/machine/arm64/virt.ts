@@ -28,6 +28,7 @@ import {
   PPI_PMU, PPI_PTIMER, PPI_VTIMER, RAM_BASE, UART_BASE, UART_SIZE, UART_SPI,
 } from './layout.js';
 import { virtDtb } from './virt-dt.js';
+import { Arm64TestDev, TESTDEV_BASE, TESTDEV_SIZE, TESTDEV_SPI } from './testdev.js';
 
 export interface Arm64MachineOptions {
   hypervisor: Hypervisor;
@@ -54,6 +55,8 @@ export class Arm64Machine {
   readonly mmio = new MmioBus();
   readonly gic: GicV2;
   readonly uart: Pl011;
+  /** Our test device (level source fed from another thread, ioeventfd doorbell): src/machine/arm64/testdev.ts. */
+  readonly testdev: Arm64TestDev;
   /** The device tree the guest got (generated, or `dtb`). */
   readonly dtb: Uint8Array;
   /** Where it is in guest memory (x0 at entry). */
@@ -148,11 +151,18 @@ export class Arm64Machine {
         },
       });
       this.mmio.register(DEBUG_EXIT_BASE, DEBUG_EXIT_SIZE, debugExit, 'debug-exit');
+      this.testdev = new Arm64TestDev({
+        vm: this.vm,
+        addLevelLine: () => this.addIrqLine(TESTDEV_SPI, 'level'),
+        kick: () => (this.onThreads ? [] : this.vcpus),
+        onGuestError: (what) => trace('vmm:device:guest-error', { device: 'testdev', what }),
+      });
+      this.mmio.register(TESTDEV_BASE, TESTDEV_SIZE, this.testdev, 'testdev');
 
       this.ctx = {
         pio: new PioBus(), mmio: this.mmio, stop: null, exits: 0, vmId: this.id, current: null,
         afterRun: (v) => this.syncDeviceIrqLevel(v),
-        mayWake: () => this.lines.size > 0 || this.inputWatches > 0,
+        mayWake: () => this.lines.size > 0 || this.inputWatches > 0 || this.testdev.active,
       };
       this.server = exitServer(this.ctx);
     } catch (e) {
@@ -236,7 +246,7 @@ export class Arm64Machine {
 
   /** Runs the guest until it stops, synchronously. Refused with eventfd lines or watched input (use runAsync). */
   run(): RunResult {
-    if (this.lines.size > 0 || this.inputWatches > 0) throw new InvalidArgumentError('this machine has eventfd lines or watched input, served only by the event loop: use runAsync()');
+    if (this.lines.size > 0 || this.inputWatches > 0 || this.testdev.active) throw new InvalidArgumentError('this machine has eventfd lines or watched input, served only by the event loop: use runAsync()');
     return this.finish(this.vm.runVcpusSync(this.vcpus, this.server));
   }
 
@@ -262,6 +272,7 @@ export class Arm64Machine {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.testdev.close();
     for (const l of this.lines.values()) l.close();
     this.lines.clear();
     this.vm.close();
