@@ -59,11 +59,15 @@ export class VcpuThread {
       for (let i = 0; i < OWNER_SPINS && Atomics.load(ctl, STATE) === RUN; i++);
       if (Atomics.load(ctl, STATE) === RUN) {
         // The thread calls back only when WAITING is set: set it, then look once more (it may have just exited).
-        const exited = new Promise<void>((resolve) => { this.wake = resolve; });
-        Atomics.store(ctl, WAITING, 1);
+        // That look and the thread's can both succeed: then its call comes anyway, later, and wakes whichever
+        // run() waits next, with its thread still inside KVM_RUN. So a wake-up counts only once STATE has left RUN.
         this.b.vcpuThreadRef(this.thread, true);
         try {
-          if (Atomics.load(ctl, STATE) === RUN) await exited;
+          while (Atomics.load(ctl, STATE) === RUN && !this.stopped) {
+            const exited = new Promise<void>((resolve) => { this.wake = resolve; });
+            Atomics.store(ctl, WAITING, 1);
+            if (Atomics.load(ctl, STATE) === RUN) await exited;
+          }
         } finally {
           this.wake = null;
           Atomics.store(ctl, WAITING, 0);
