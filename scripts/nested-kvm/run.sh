@@ -85,7 +85,8 @@ timeout "$timeout_s" qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cp
   </dev/null | tee "$work/console" | grep --line-buffered -av 'TSVMM-NESTED-EXIT '
 qemu_rc=${PIPESTATUS[0]}
 set -e
-status="$(grep -ao 'TSVMM-NESTED-EXIT [0-9]*' "$work/console" | tail -1 | cut -d' ' -f2)"
+# `|| true`: with pipefail, a console without the line (a timeout, a crash) must reach the message below, not end the script.
+status="$( (grep -ao 'TSVMM-NESTED-EXIT [0-9]*' "$work/console" || true) | tail -1 | cut -d' ' -f2)"
 if [ -z "$status" ]; then
   echo "nested-kvm: the guest ended without reporting a status (qemu exit $qemu_rc)" >&2
   exit 124
