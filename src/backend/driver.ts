@@ -25,9 +25,11 @@ export interface ExitServer {
   /**
    * After every KVM_RUN of `vcpu`, whatever it returned -- `intr` included,
    * which is not served -- before serve(): arm64 reads the user-IRQ levels
-   * (device_irq_level) here, as the kernel contract asks.
+   * (device_irq_level) here, as the kernel contract asks. Returns true when
+   * the exit was KVM reporting a level change, now served: an `intr` that
+   * was no kick then needs no trip through the event loop.
    */
-  afterRun?(vcpu: Vcpu, exit: VcpuExit): void;
+  afterRun?(vcpu: Vcpu, exit: VcpuExit): boolean | void;
   /** Serves one exit of `vcpu`. */
   serve(vcpu: Vcpu, exit: VcpuExit): void;
   /** True once the run must end (checked after every exit). */
@@ -83,9 +85,11 @@ export async function driveOnThisThread(vcpu: Vcpu, s: ExitServer): Promise<Driv
   while (!s.stopping()) {
     s.beforeRun?.(vcpu);
     const e = vcpu.run();
-    s.afterRun?.(vcpu, e);
+    const levelReport = s.afterRun?.(vcpu, e) === true;
     s.serve(vcpu, e);
-    if (e.kind === 'intr') {
+    // An intr that was KVM's level report and no kick (arm64: every timer tick) is served: no yield,
+    // which would cost two event-loop turns per tick. A kick or a signal still yields.
+    if (e.kind === 'intr' && !(levelReport && e.kicked === false)) {
       sinceYield = 0;
       await yieldThroughPoll();
     } else if (++sinceYield >= YIELD_EVERY) {

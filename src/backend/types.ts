@@ -49,8 +49,13 @@ export type VcpuExit =
   | { kind: 'mmio-read'; address: number; size: number; data: Uint8Array }
   | { kind: 'hlt' }
   | { kind: 'shutdown' }
-  /** KVM_RUN came back with EINTR/EAGAIN (a kick, a signal, immediate_exit). */
-  | { kind: 'intr' }
+  /**
+   * KVM_RUN came back with EINTR/EAGAIN (a kick, a signal, immediate_exit,
+   * arm64's user-IRQ level report). `kicked: false` says it was not kick()
+   * (immediate_exit was clear): KVM's own return, or a signal; absent means
+   * a kick may have caused it.
+   */
+  | { kind: 'intr'; kicked?: boolean }
   | { kind: 'irq-window-open' }
   | { kind: 'ioapic-eoi'; vector: number }
   | { kind: 'fail-entry'; hardwareEntryFailureReason: bigint; cpu: number }

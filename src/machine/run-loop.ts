@@ -30,8 +30,8 @@ export interface RunContext {
   onHalt?: () => boolean;
   /** Called before every KVM_RUN of `vcpu` (e.g. to inject ExtINT or ask for an interrupt window). */
   beforeRun?: (vcpu: Vcpu) => void;
-  /** Called after every KVM_RUN of `vcpu`, whatever it returned (arm64: the user-IRQ levels). */
-  afterRun?: (vcpu: Vcpu, exit: VcpuExit) => void;
+  /** Called after every KVM_RUN of `vcpu`, whatever it returned (arm64: the user-IRQ levels); true: a level change was served. */
+  afterRun?: (vcpu: Vcpu, exit: VcpuExit) => boolean | void;
   /** The vCPU whose exit is being served (devices with per-CPU registers, like the GIC's, read it). */
   current?: Vcpu | null;
   /** KVM_EXIT_IOAPIC_EOI (split irqchip): the guest EOId a vector the userspace IOAPIC owns. */

@@ -151,3 +151,36 @@ describe('the single-vCPU driver after a kick', () => {
     }
   });
 });
+
+describe('driveOnThisThread and intr exits', () => {
+  /** Runs `exits` then stops; returns how many event-loop turns (setImmediate callbacks) happened meanwhile. */
+  async function turnsDuring(exits: VcpuExit[], levelReport: boolean): Promise<number> {
+    let turns = 0;
+    let stop = false;
+    const tick = (): void => { turns++; if (!stop) setImmediate(tick); };
+    setImmediate(tick);
+    let i = 0;
+    const vcpu = fakeVcpu({
+      run: () => exits[i++] ?? { kind: 'hlt' },
+      runOnThread: () => Promise.reject(new Error('unused')),
+    });
+    await driveOnThisThread(vcpu, {
+      afterRun: () => levelReport,
+      serve: (_v, e) => { if (e.kind === 'hlt') stop = true; },
+      stopping: () => stop,
+      stop: () => { stop = true; },
+    });
+    return turns;
+  }
+
+  it('an intr that KVM returned on its own and the machine served as a level report does not yield', async () => {
+    const intr: VcpuExit = { kind: 'intr', kicked: false };
+    expect(await turnsDuring(Array(50).fill(intr), true)).toBe(0);
+  });
+
+  it('a kick, or an intr nobody served, still goes through the event loop', async () => {
+    expect(await turnsDuring(Array(5).fill({ kind: 'intr', kicked: true }), true)).toBeGreaterThanOrEqual(5);
+    expect(await turnsDuring(Array(5).fill({ kind: 'intr', kicked: false }), false)).toBeGreaterThanOrEqual(5);
+    expect(await turnsDuring(Array(5).fill({ kind: 'intr' }), true)).toBeGreaterThanOrEqual(5);
+  });
+});

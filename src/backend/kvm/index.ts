@@ -30,6 +30,9 @@ function mpStateNumber(b: NativeBinding, s: MpState): number {
   }
 }
 
+const INTR_KICKED: VcpuExit = Object.freeze({ kind: 'intr', kicked: true });
+const INTR_NOT_KICKED: VcpuExit = Object.freeze({ kind: 'intr', kicked: false });
+
 function capNumber(b: NativeBinding, cap: Capability): number {
   const n = (b.constants as unknown as Record<string, number | undefined>)[cap];
   if (n === undefined) throw new InvalidArgumentError(`unknown capability ${cap}`);
@@ -379,9 +382,11 @@ export class KvmVcpu implements Vcpu {
 
   private decode(r: number): VcpuExit {
     if (r < 0) {
-      // A kick: immediate_exit did its job; clear it so the next run enters the guest.
+      // immediate_exit set: a kick did its job; clear it so the next run enters the guest. Clear: KVM
+      // returned on its own (arm64's user-IRQ exit when a timer level changes) or a signal came.
+      const kicked = this.runView.immediateExit !== 0;
       this.runView.immediateExit = 0;
-      return { kind: 'intr' };
+      return kicked ? INTR_KICKED : INTR_NOT_KICKED;
     }
     return this.runView.decode();
   }

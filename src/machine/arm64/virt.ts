@@ -181,17 +181,19 @@ export class Arm64Machine {
   /**
    * After every KVM_RUN: the timer and PMU levels KVM reports become PPI
    * 27 (vtimer), 30 (ptimer) and 23 (PMU) of that vCPU's GIC interface.
+   * True when a level changed (the run's `intr`, if it was one, is served).
    */
-  private syncDeviceIrqLevel(v: Vcpu): void {
+  private syncDeviceIrqLevel(v: Vcpu): boolean {
     const level = v.deviceIrqLevel;
     const i = this.vcpus.indexOf(v);
-    if (i < 0 || level === this.lastLevels[i]) return;
+    if (i < 0 || level === this.lastLevels[i]) return false;
     const changed = level ^ this.lastLevels[i]!;
     this.lastLevels[i] = level;
     trace('vmm:gic:device_irq_level', { vm: this.id, vcpu: i, level });
     if (changed & 1) this.gic.setPpi(i, PPI_VTIMER, (level & 1) !== 0);
     if (changed & 2) this.gic.setPpi(i, PPI_PTIMER, (level & 2) !== 0);
     if (changed & 4) this.gic.setPpi(i, PPI_PMU, (level & 4) !== 0);
+    return true;
   }
 
   private flushSerial(): void {
