@@ -30,7 +30,7 @@ int main(uint64_t dtb) {
     write_sysreg(cntv_ctl_el0, CNT_ENABLE);
     isb();
     irq_enable();
-    while (ticks < TICKS) wfi();
+    WAIT_UNTIL(ticks >= TICKS);
     irq_disable();
     puts("bench-vtimer: ");
     put_dec(ticks);

@@ -30,7 +30,7 @@ int main(uint64_t dtb) {
     for (volatile int i = 0; i < 10000; i++) { }
     check(taken == 0, "not delivered while the distributor is disabled");
     gic_dist_enable();
-    while (taken == 0) wfi();
+    WAIT_UNTIL(taken != 0);
     irq_disable();
     check(taken == 1 && others == 0, "delivered exactly once after the distributor is enabled");
     check(td_read(TD_LEVEL_PENDING) == 0, "the event was acknowledged");

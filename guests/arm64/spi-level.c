@@ -32,7 +32,7 @@ int main(uint64_t dtb) {
     gic_cpu_init();
     irq_enable();
     td_write(TD_LEVEL_REQUEST, EVENTS);
-    while (acks < EVENTS) wfi();
+    WAIT_UNTIL(acks >= EVENTS);
     irq_disable();
     puts("events acknowledged: ");
     put_dec(acks);

@@ -67,7 +67,7 @@ int main(uint64_t dtb) {
     write_ctl(CNT_ENABLE);
     isb();
     irq_enable();
-    while (ticks < 1) wfi();
+    WAIT_UNTIL(ticks >= 1);
     irq_disable();
     check(ticks == 1, "the one-shot fired once");
     check((read_ctl() & (CNT_ENABLE | CNT_IMASK | CNT_ISTATUS)) == (CNT_ENABLE | CNT_IMASK | CNT_ISTATUS),
@@ -89,7 +89,7 @@ int main(uint64_t dtb) {
     write_ctl(CNT_ENABLE);
     isb();
     irq_enable();
-    while (ticks < TICKS) wfi();
+    WAIT_UNTIL(ticks >= TICKS);
     irq_disable();
     puts(NAME ": ");
     put_dec(ticks);

@@ -29,7 +29,7 @@ void irq_handler(void) {
 }
 
 static int getc(void) {
-    while (head == tail) wfi();
+    WAIT_UNTIL(head != tail);
     return buf[tail++ % sizeof buf];
 }
 

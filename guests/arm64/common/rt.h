@@ -31,6 +31,14 @@ static inline void dsb(void) { __asm__ volatile("dsb sy" ::: "memory"); }
 static inline void irq_enable(void) { __asm__ volatile("msr daifclr, #2" ::: "memory"); }
 static inline void irq_disable(void) { __asm__ volatile("msr daifset, #2" ::: "memory"); }
 static inline void wfi(void) { __asm__ volatile("wfi" ::: "memory"); }
+/* Sleeps until `cond` holds, taking interrupts meanwhile, with no lost wake-up: the condition is
+   tested with IRQs masked, and WFI wakes on an interrupt that is pending even while masked, which
+   the unmask then takes. (`while (!cond) wfi();` with IRQs on can take the last interrupt between
+   the test and the WFI, then sleep forever.) Returns with IRQs masked. */
+#define WAIT_UNTIL(cond) do { \
+    irq_disable(); \
+    while (!(cond)) { wfi(); irq_enable(); isb(); irq_disable(); } \
+} while (0)
 static inline uint32_t cpu_index(void) { return (uint32_t)(read_sysreg(mpidr_el1) & 0xff); }
 
 uint64_t psci_call(uint32_t fn, uint64_t a1, uint64_t a2, uint64_t a3);
