@@ -5,16 +5,14 @@
  * SYSTEM_OFF = 0.
  */
 import { readFileSync, writeFileSync, writeSync } from 'node:fs';
-import { openHypervisor, type BackendChoice } from './backend/index.js';
+import type { BackendChoice } from './backend/index.js';
 import { createLogger, logTraceEvents, type LogLevel } from './log.js';
 import { Arm64Machine } from './machine/arm64/virt.js';
 import { MAX_CPUS, MAX_MEM_MIB, RAM_BASE } from './machine/arm64/layout.js';
 import { virtDtb } from './machine/arm64/virt-dt.js';
 import { initrdOffset } from './loader/arm64-image.js';
-import { trace } from './trace/events.js';
-import { ChromeTraceWriter } from './trace/chrome.js';
 import { VmmError } from './errors.js';
-import { EX_SOFTWARE, EX_USAGE, STOP_SIGNALS, fail, feedSerial, stdinHasInput } from './cli-common.js';
+import { EX_SOFTWARE, EX_USAGE, STOP_SIGNALS, fail, feedSerial, openSession, stdinHasInput } from './cli-common.js';
 
 export interface Arm64CliOptions {
   image: string;
@@ -66,27 +64,9 @@ export async function runArm64(o: Arm64CliOptions): Promise<number> {
 
   const log = createLogger(o.level);
   const unsubscribe = logTraceEvents(log);
-  let opened;
-  try {
-    opened = openHypervisor(o.backend, 'arm64');
-  } catch (e) {
-    unsubscribe();
-    return fail((e as Error).message, EX_SOFTWARE);
-  }
-  const { hypervisor, reason } = opened;
-  let chrome: ChromeTraceWriter | undefined;
-  if (o.trace !== undefined) {
-    try {
-      chrome = new ChromeTraceWriter(o.trace);
-    } catch (e) {
-      hypervisor.close();
-      unsubscribe();
-      return fail(`--trace ${o.trace}: ${(e as Error).message}`, EX_USAGE);
-    }
-  }
-  log.info({ backend: hypervisor.kind, reason }, `backend: ${hypervisor.kind}`);
-  if (o.backend === 'auto') process.stderr.write(`vmm: ${reason}\n`);
-  trace('vmm:machine:backend', { backend: hypervisor.kind, reason });
+  const session = openSession({ backend: o.backend, arch: 'arm64', trace: o.trace, log, unsubscribe });
+  if (typeof session === 'number') return session;
+  const { hypervisor } = session;
   let machine: Arm64Machine | undefined;
   let stopStdin = (): void => {};
   let stopSignals = (): void => {};
@@ -114,8 +94,6 @@ export async function runArm64(o: Arm64CliOptions): Promise<number> {
     stopSignals();
     stopStdin();
     machine?.close();
-    hypervisor.close();
-    unsubscribe();
-    chrome?.close();
+    session.close();
   }
 }

@@ -1,5 +1,14 @@
-/** What both machines' command lines share: exit codes, failing with a message, stdin for the guest's UART. */
+/**
+ * What both machines' command lines share: exit codes, failing with a
+ * message, opening the backend with the trace writer, stdin for the guest's
+ * UART.
+ */
 import { fstatSync, readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { openHypervisor, type BackendChoice } from './backend/index.js';
+import type { Arch, Hypervisor } from './backend/types.js';
+import { ChromeTraceWriter } from './trace/chrome.js';
+import { trace } from './trace/events.js';
 
 export const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 export const EX_USAGE = 64;
@@ -8,6 +17,50 @@ export const EX_SOFTWARE = 70;
 export function fail(message: string, status: number): number {
   process.stderr.write(`vmm: ${message}\n`);
   return status;
+}
+
+/** The backend a run uses and the trace file it writes; close() releases both and the log subscription. */
+export interface RunSession {
+  hypervisor: Hypervisor;
+  close(): void;
+}
+
+/**
+ * Opens the backend for `arch` (saying which and why: on stderr for `auto`,
+ * in the log, as a trace event) and `--trace`'s writer. On failure returns
+ * the exit status after saying why, with everything released, `unsubscribe`
+ * (the log's trace subscription) included.
+ */
+export function openSession(o: { backend: BackendChoice; arch: Arch; trace: string | undefined; log: Logger; unsubscribe: () => void }): RunSession | number {
+  let opened;
+  try {
+    opened = openHypervisor(o.backend, o.arch);
+  } catch (e) {
+    o.unsubscribe();
+    return fail((e as Error).message, EX_SOFTWARE);
+  }
+  const { hypervisor, reason } = opened;
+  let chrome: ChromeTraceWriter | undefined;
+  if (o.trace !== undefined) {
+    try {
+      chrome = new ChromeTraceWriter(o.trace);
+    } catch (e) {
+      hypervisor.close();
+      o.unsubscribe();
+      return fail(`--trace ${o.trace}: ${(e as Error).message}`, EX_USAGE);
+    }
+  }
+  o.log.info({ backend: hypervisor.kind, reason }, `backend: ${hypervisor.kind}`);
+  if (o.backend === 'auto') process.stderr.write(`vmm: ${reason}\n`);
+  trace('vmm:machine:backend', { backend: hypervisor.kind, reason });
+  return {
+    hypervisor,
+    close: () => {
+      hypervisor.close();
+      o.unsubscribe();
+      chrome?.close();
+    },
+  };
 }
 
 /** A machine with a UART that takes input and can be woken by it. */

@@ -4,18 +4,16 @@
  */
 import { readFileSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { openHypervisor, type BackendChoice } from './backend/index.js';
+import type { BackendChoice } from './backend/index.js';
 import { createLogger, logTraceEvents, LOG_LEVELS, type LogLevel } from './log.js';
 import { X86Machine, MAX_CPUS, MAX_MEM_MIB, parseDeviceSpec, parseDoorbellLoad, parseIommuSpec, type PciDeviceSpec } from './machine/x86-pc.js';
 import { IRQ_CACHE_POLICIES, type IrqCachePolicy } from './irq/irqfd-cache.js';
-import { trace } from './trace/events.js';
-import { ChromeTraceWriter } from './trace/chrome.js';
 import { unhandledAccessHint } from './machine/hints.js';
 import { VmmError } from './errors.js';
 import { isArm64Image } from './loader/arm64-image.js';
 import { MAX_CPUS as ARM64_MAX_CPUS, MAX_MEM_MIB as ARM64_MAX_MEM_MIB } from './machine/arm64/layout.js';
 import { runArm64 } from './cli-arm64.js';
-import { EX_SOFTWARE, EX_USAGE, STOP_SIGNALS, fail, feedSerial, stdinHasInput } from './cli-common.js';
+import { EX_SOFTWARE, EX_USAGE, STOP_SIGNALS, fail, feedSerial, openSession, stdinHasInput } from './cli-common.js';
 
 export const USAGE = `Usage: vmm run <image> [options]
 
@@ -213,26 +211,9 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
 
-  let opened;
-  try {
-    opened = openHypervisor(backend);
-  } catch (e) {
-    return fail((e as Error).message, EX_SOFTWARE);
-  }
-  const { hypervisor, reason } = opened;
-  let chrome: ChromeTraceWriter | undefined;
-  if (values.trace !== undefined) {
-    try {
-      chrome = new ChromeTraceWriter(values.trace);
-    } catch (e) {
-      hypervisor.close();
-      unsubscribe();
-      return fail(`--trace ${values.trace}: ${(e as Error).message}`, EX_USAGE);
-    }
-  }
-  log.info({ backend: hypervisor.kind, reason }, `backend: ${hypervisor.kind}`);
-  if (backend === 'auto') process.stderr.write(`vmm: ${reason}\n`);
-  trace('vmm:machine:backend', { backend: hypervisor.kind, reason });
+  const session = openSession({ backend, arch: 'x86_64', trace: values.trace, log, unsubscribe });
+  if (typeof session === 'number') return session;
+  const { hypervisor } = session;
   let machine: X86Machine | undefined;
   const feedStdin = stdinHasInput();
   let stopStdin = (): void => {};
@@ -262,9 +243,7 @@ export async function main(argv: string[]): Promise<number> {
     stopSignals();
     stopStdin();
     machine?.close();
-    hypervisor.close();
-    unsubscribe();
-    chrome?.close();
+    session.close();
   }
 }
 
