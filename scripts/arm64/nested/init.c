@@ -122,6 +122,9 @@ int main(void) {
   if (must(mount("overlay", "/newroot", "overlay", 0,
                  "lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work"), "mount overlay")) goto out;
   char at[4096];
+  // /tmp's tmpfs first: a checkout that lives under /tmp (a CI clone) is mounted on top of it, not hidden by it.
+  mkdir("/newroot/tmp", 01777);
+  mount("tmp", "/newroot/tmp", "tmpfs", 0, NULL);
   snprintf(at, sizeof at, "/newroot%s", checkout);
   mkdir_p(at);
   if (must(mount("checkout", at, "9p", MS_RDONLY,
@@ -130,13 +133,11 @@ int main(void) {
   mkdir("/proc", 0755);
   mkdir("/sys", 0755);
   mkdir("/dev", 0755);
-  mkdir("/tmp", 01777);
   mount("proc", "/proc", "proc", 0, NULL);
   mount("sysfs", "/sys", "sysfs", 0, NULL);
   mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
   mkdir("/dev/shm", 01777);
   mount("shm", "/dev/shm", "tmpfs", 0, NULL);
-  mount("tmp", "/tmp", "tmpfs", 0, NULL);
 
   struct rlimit nofile = {1 << 20, 1 << 20};
   setrlimit(RLIMIT_NOFILE, &nofile);
