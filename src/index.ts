@@ -1,11 +1,11 @@
 /**
  * The library API (`import { … } from 'tsvmm'`): enough to script an
  * experiment -- open a backend, build the x86 machine with its devices, the
- * irqfd-cache policy and the IOMMU, run a guest, read the counters, watch
- * the trace points. The CLI (`vmm`) is built on exactly this.
+ * irqfd-cache policy and the IOMMU, or the arm64 `virt` machine with its
+ * userspace GICv2, run a guest, read the counters, watch the trace points. The CLI (`vmm`) is built on exactly this.
  */
 export { openHypervisor, type BackendChoice, type OpenedHypervisor } from './backend/index.js';
-export type { Hypervisor, Vm, Vcpu, EventFd, GuestMemory, VcpuExit, Msi, GsiRoute } from './backend/types.js';
+export type { Hypervisor, Vm, Vcpu, EventFd, GuestMemory, VcpuExit, Msi, GsiRoute, Arch, ArmVcpuInit } from './backend/types.js';
 export { KvmHypervisor } from './backend/kvm/index.js';
 export { SimHypervisor } from './backend/sim/index.js';
 export { isKvmAvailable, kvmUnavailableReason } from './native/binding.js';
@@ -14,6 +14,11 @@ export {
   type X86MachineOptions, type RunResult, type PciDeviceName, type PciDeviceSpec,
 } from './machine/x86-pc.js';
 export type { StopReason } from './machine/run-loop.js';
+export { Arm64Machine, type Arm64MachineOptions } from './machine/arm64/virt.js';
+export { virtDeviceTree, virtDtb, type VirtDtOptions } from './machine/arm64/virt-dt.js';
+export { GicV2, type GicV2Options, type GicV2Outputs } from './irqchip/gic/gicv2.js';
+export { buildFdt, parseFdt, node as fdtNode, type FdtNode, type FdtValue } from './loader/fdt.js';
+export { ARM64_REG, ARM64_SYSREG, arm64SysReg, armIrqCpu, armFeatures, PSCI } from './backend/arm64.js';
 export { DoorbellPci } from './machine/doorbell-pci.js';
 export {
   IrqfdCache, IRQ_CACHE_POLICIES, NO_REMAPPING,
