@@ -84,6 +84,11 @@ export const TRACE_NAMES: readonly TraceName[] = [
   'vmm:iommu:fault', 'vmm:irq:deliver', 'vmm:irqcache:miss', 'vmm:irqcache:fault', 'vmm:irqcache:fill', 'vmm:irqcache:invalidate', 'vmm:irqcache:detach',
 ];
 
+/** Whether anyone listens on `name` (hot paths check before building a payload). */
+export function tracing(name: TraceName): boolean {
+  return channel(name).hasSubscribers;
+}
+
 /** Publishes `payload` on `name` if anyone listens. */
 export function trace<N extends TraceName>(name: N, payload: TraceEvents[N]): void {
   const c = channel(name);

@@ -107,6 +107,13 @@ export class IrqStateCore {
   readonly lines: number;
   private readonly slots: number;
   private readonly enabled: Uint8Array;
+  /**
+   * IDs below this bound are all arbitration has to look at: above it no SPI
+   * was ever enabled (it only grows until a reset or restore; a disabled ID is
+   * skipped anyway). A guest enabling the timer PPI and a few SPIs is scanned
+   * over a few dozen IDs instead of every line, at every register access.
+   */
+  private scanLimit = GIC_INTERNAL;
   private readonly edge: Uint8Array;
   private readonly line: Uint8Array;
   private readonly latch: Uint8Array;
@@ -169,6 +176,7 @@ export class IrqStateCore {
   /** Back to reset values: SGIs enabled and edge, everything else disabled, level, priority 0, group 0, untargeted. Line levels are kept. */
   reset(): void {
     this.enabled.fill(0);
+    this.scanLimit = Math.min(GIC_INTERNAL, this.lines);
     this.edge.fill(0);
     this.latch.fill(0);
     this.active.fill(0);
@@ -194,6 +202,7 @@ export class IrqStateCore {
   /** Enables or disables forwarding of the interrupt. Pending and active are untouched (a disabled interrupt still latches). */
   setEnabled(intid: number, cpu: number, on: boolean): void {
     this.enabled[this.slot(intid, cpu)] = on ? 1 : 0;
+    if (on && intid >= this.scanLimit) this.scanLimit = intid + 1;
   }
 
   trigger(intid: number, cpu: number): IrqTrigger {
@@ -346,7 +355,7 @@ export class IrqStateCore {
     let bestPrio = 0x100;
     const bank = cpu * GIC_INTERNAL;
     const shared = this.cpus * GIC_INTERNAL;
-    for (let id = 0; id < this.lines; id++) {
+    for (let id = 0, end = this.scanLimit; id < end; id++) {
       const s = id < GIC_INTERNAL ? bank + id : shared + (id - GIC_INTERNAL);
       if (this.enabled[s] === 0 || this.active[s] === 1) continue;
       const p = this.prio[s]!;
@@ -466,6 +475,9 @@ export class IrqStateCore {
     core.grp.set(group);
     core.target.set(targets);
     core.sgiSrc.set(sgiSources);
+    let limit = Math.min(GIC_INTERNAL, core.lines);
+    for (let id = GIC_INTERNAL; id < core.lines; id++) if (enabled[core.cpus * GIC_INTERNAL + (id - GIC_INTERNAL)] === 1) limit = id + 1;
+    core.scanLimit = limit;
     return core;
   }
 }
