@@ -364,3 +364,24 @@ describe('arguments and saved state', () => {
     expect(GIC_NR_SGIS).toBe(16);
   });
 });
+
+describe('arbitration bound', () => {
+  it('finds a high SPI once enabled, after a disable and re-enable, and in a restored copy; a reset forgets it', () => {
+    const c = new IrqStateCore(1, 256);
+    const HIGH = 32 + 250;
+    c.setPriority(HIGH, 0, 0x40);
+    c.setPending(HIGH, 0);
+    expect(c.highestPendingCandidate(0, 3)).toBe(-1); // pending but disabled
+    c.setEnabled(HIGH, 0, true);
+    expect(c.highestPendingCandidate(0, 3)).toBe(HIGH);
+    c.setEnabled(HIGH, 0, false);
+    c.setEnabled(40, 0, true);
+    c.setEnabled(HIGH, 0, true);
+    expect(c.highestPendingCandidate(0, 3)).toBe(HIGH);
+    const copy = IrqStateCore.restore(JSON.parse(JSON.stringify(c.snapshot())));
+    expect(copy.highestPendingCandidate(0, 3)).toBe(HIGH);
+    c.reset();
+    c.setPending(HIGH, 0);
+    expect(c.highestPendingCandidate(0, 3)).toBe(-1);
+  });
+});
