@@ -11,8 +11,7 @@ import { Arm64Machine } from './machine/arm64/virt.js';
 import { MAX_CPUS, MAX_MEM_MIB, RAM_BASE } from './machine/arm64/layout.js';
 import { virtDtb } from './machine/arm64/virt-dt.js';
 import { initrdOffset } from './loader/arm64-image.js';
-import { VmmError } from './errors.js';
-import { EX_SOFTWARE, EX_USAGE, STOP_SIGNALS, fail, feedSerial, openSession, stdinHasInput } from './cli-common.js';
+import { EX_USAGE, fail, openSession, runMachine } from './cli-common.js';
 
 export interface Arm64CliOptions {
   image: string;
@@ -67,33 +66,13 @@ export async function runArm64(o: Arm64CliOptions): Promise<number> {
   const session = openSession({ backend: o.backend, arch: 'arm64', trace: o.trace, log, unsubscribe });
   if (typeof session === 'number') return session;
   const { hypervisor } = session;
-  let machine: Arm64Machine | undefined;
-  let stopStdin = (): void => {};
-  let stopSignals = (): void => {};
-  try {
-    machine = new Arm64Machine({
-      hypervisor, image, memMiB, cpus, ...(o.cmdline !== undefined ? { cmdline: o.cmdline } : {}),
-      ...(initrd ? { initrd } : {}), ...(dtb ? { dtb } : {}),
-      serialOut: (b) => { writeSync(1, b); },
-    });
-    if (stdinHasInput()) stopStdin = feedSerial(machine);
-    const m = machine;
-    const onSignal = (signal: NodeJS.Signals): void => m.stop({ kind: 'signal', signal: signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM' });
-    for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
-    stopSignals = () => { for (const sig of STOP_SIGNALS) process.off(sig, onSignal); };
-    const result = await machine.runAsync();
-    log.info({ reason: result.reason.kind, status: result.status, exits: result.exits, instructions: result.instructions }, 'guest stopped');
+  return runMachine(session, log, () => new Arm64Machine({
+    hypervisor, image, memMiB, cpus, ...(o.cmdline !== undefined ? { cmdline: o.cmdline } : {}),
+    ...(initrd ? { initrd } : {}), ...(dtb ? { dtb } : {}),
+    serialOut: (b) => { writeSync(1, b); },
+  }), (_machine, result) => {
     if (result.reason.kind !== 'debug-exit' && result.reason.kind !== 'system-event') {
       log.warn({ reason: result.reason }, `guest stopped without powering off: ${result.reason.kind}`);
     }
-    return result.status;
-  } catch (e) {
-    const code = e instanceof VmmError || (e as { code?: string }).code ? ` [${(e as { code?: string }).code}]` : '';
-    return fail(`${(e as Error).message}${code}`, EX_SOFTWARE);
-  } finally {
-    stopSignals();
-    stopStdin();
-    machine?.close();
-    session.close();
-  }
+  });
 }

@@ -9,6 +9,9 @@ import { openHypervisor, type BackendChoice } from './backend/index.js';
 import type { Arch, Hypervisor } from './backend/types.js';
 import { ChromeTraceWriter } from './trace/chrome.js';
 import { trace } from './trace/events.js';
+import { VmmError } from './errors.js';
+import type { RunResult } from './machine/x86-pc.js';
+import type { StopReason } from './machine/run-loop.js';
 
 export const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 export const EX_USAGE = 64;
@@ -101,4 +104,46 @@ export function feedSerial(machine: SerialInput): () => void {
     process.stdin.pause();
     process.stdin.destroy();
   };
+}
+
+/** What runMachine needs of a machine (X86Machine and Arm64Machine both are one). */
+export interface RunnableMachine extends SerialInput {
+  runAsync(): Promise<RunResult>;
+  stop(reason: StopReason): void;
+  close(): void;
+}
+
+/**
+ * Builds the machine with `build`, feeds it stdin, stops it on SIGINT or
+ * SIGTERM (every vCPU kicked out, serial output flushed, fds closed), runs
+ * it to the end, logs how it ended and hands the result to `done`; returns
+ * the exit status. A failure to build or run it is the VMM's (70, with the
+ * error's code). Releases stdin, the signal handlers, the machine and the
+ * session whatever happens.
+ */
+export async function runMachine<M extends RunnableMachine>(session: RunSession, log: Logger, build: () => M,
+  done: (machine: M, result: RunResult) => void): Promise<number> {
+  let machine: M | undefined;
+  let stopStdin = (): void => {};
+  let stopSignals = (): void => {};
+  try {
+    machine = build();
+    if (stdinHasInput()) stopStdin = feedSerial(machine);
+    const m = machine;
+    const onSignal = (signal: NodeJS.Signals): void => m.stop({ kind: 'signal', signal: signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM' });
+    for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
+    stopSignals = () => { for (const sig of STOP_SIGNALS) process.off(sig, onSignal); };
+    const result = await machine.runAsync();
+    log.info({ reason: result.reason.kind, status: result.status, exits: result.exits, instructions: result.instructions }, 'guest stopped');
+    done(machine, result);
+    return result.status;
+  } catch (e) {
+    const code = e instanceof VmmError || (e as { code?: string }).code ? ` [${(e as { code?: string }).code}]` : '';
+    return fail(`${(e as Error).message}${code}`, EX_SOFTWARE);
+  } finally {
+    stopSignals();
+    stopStdin();
+    machine?.close();
+    session.close();
+  }
 }

@@ -9,11 +9,10 @@ import { createLogger, logTraceEvents, LOG_LEVELS, type LogLevel } from './log.j
 import { X86Machine, MAX_CPUS, MAX_MEM_MIB, parseDeviceSpec, parseDoorbellLoad, parseIommuSpec, type PciDeviceSpec } from './machine/x86-pc.js';
 import { IRQ_CACHE_POLICIES, type IrqCachePolicy } from './irq/irqfd-cache.js';
 import { unhandledAccessHint } from './machine/hints.js';
-import { VmmError } from './errors.js';
 import { isArm64Image } from './loader/arm64-image.js';
 import { MAX_CPUS as ARM64_MAX_CPUS, MAX_MEM_MIB as ARM64_MAX_MEM_MIB } from './machine/arm64/layout.js';
 import { runArm64 } from './cli-arm64.js';
-import { EX_SOFTWARE, EX_USAGE, STOP_SIGNALS, fail, feedSerial, openSession, stdinHasInput } from './cli-common.js';
+import { EX_USAGE, fail, openSession, runMachine } from './cli-common.js';
 
 export const USAGE = `Usage: vmm run <image> [options]
 
@@ -214,37 +213,15 @@ export async function main(argv: string[]): Promise<number> {
   const session = openSession({ backend, arch: 'x86_64', trace: values.trace, log, unsubscribe });
   if (typeof session === 'number') return session;
   const { hypervisor } = session;
-  let machine: X86Machine | undefined;
-  const feedStdin = stdinHasInput();
-  let stopStdin = (): void => {};
-  let stopSignals = (): void => {};
-  try {
-    machine = new X86Machine({
-      hypervisor, image: bytes, memMiB, cmdline: values.cmdline, irqchip, cpus, devices, irqCache, ...(iommu ? { iommu } : {}),
-      ...(doorbellLoad ? { doorbellLoad } : {}),
-      ...(initrd ? { modules: [{ data: initrd, cmdline: values.initrd ?? '' }] } : {}),
-      serialOut: (b) => { writeSync(1, b); },
-    });
-    if (feedStdin) stopStdin = feedSerial(machine);
-    // SIGINT/SIGTERM stop the machine: every vCPU is kicked out, serial output is flushed, fds are closed.
-    const m = machine;
-    const onSignal = (signal: NodeJS.Signals): void => m.stop({ kind: 'signal', signal: signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM' });
-    for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
-    stopSignals = () => { for (const sig of STOP_SIGNALS) process.off(sig, onSignal); };
-    const result = await machine.runAsync();
-    log.info({ reason: result.reason.kind, status: result.status, exits: result.exits, instructions: result.instructions }, 'guest stopped');
+  return runMachine(session, log, () => new X86Machine({
+    hypervisor, image: bytes, memMiB, cmdline: values.cmdline, irqchip, cpus, devices, irqCache, ...(iommu ? { iommu } : {}),
+    ...(doorbellLoad ? { doorbellLoad } : {}),
+    ...(initrd ? { modules: [{ data: initrd, cmdline: values.initrd ?? '' }] } : {}),
+    serialOut: (b) => { writeSync(1, b); },
+  }), (machine, result) => {
     if (result.reason.kind !== 'debug-exit') log.warn({ reason: result.reason }, `guest stopped without debug-exit: ${result.reason.kind}`);
     if (values.stats) process.stderr.write(formatStats(machine));
-    return result.status;
-  } catch (e) {
-    const code = e instanceof VmmError || (e as { code?: string }).code ? ` [${(e as { code?: string }).code}]` : '';
-    return fail(`${(e as Error).message}${code}`, EX_SOFTWARE);
-  } finally {
-    stopSignals();
-    stopStdin();
-    machine?.close();
-    session.close();
-  }
+  });
 }
 
 /** `--stats`: the irqfd cache's counters, one `name value` per line, for a human or `awk`. */
