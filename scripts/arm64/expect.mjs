@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { SimHypervisor } = await import(join(root, 'dist/backend/sim/index.js'));
-const { Arm64Machine } = await import(join(root, 'dist/machine/arm64/virt.js'));
+const { runArm64Expectation } = await import(join(root, 'dist/machine/arm64/expectations.js'));
 const { values, positionals } = parseArgs({ allowPositionals: true, options: {
   cpus: { type: 'string' }, 'events-before-run': { type: 'string' }, input: { type: 'string' }, description: { type: 'string' }, 'no-qemu': { type: 'string' }, mem: { type: 'string' },
 } });
@@ -23,14 +23,8 @@ if (values.mem) e.memMiB = Number(values.mem);
 if (values.input !== undefined) e.input = values.input.replace(/\\n/g, '\n');
 if (values['no-qemu']) e.noQemu = values['no-qemu'];
 if (values['events-before-run']) e.eventsBeforeRun = Number(values['events-before-run']);
-const out = [];
-const m = new Arm64Machine({ hypervisor: new SimHypervisor('arm64'), image: readFileSync(join(root, 'guests/arm64', `${name}.img`)),
-  cpus: e.cpus, memMiB: e.memMiB, serialOut: (b) => out.push(Buffer.from(b)) });
-if (e.input !== undefined) m.serialIn(Buffer.from(e.input, 'latin1'));
-if (e.eventsBeforeRun !== undefined) m.testdev.preload(e.eventsBeforeRun);
-const r = await m.runAsync();
-m.close();
-e.serial = Buffer.concat(out).toString('latin1');
+const r = await runArm64Expectation(new SimHypervisor('arm64'), { ...e, image: join(root, 'guests/arm64', `${name}.img`) });
+e.serial = r.serial;
 e.exitStatus = r.status;
 const ordered = { description: e.description, cpus: e.cpus, memMiB: e.memMiB, ...(e.input !== undefined ? { input: e.input } : {}),
   ...(e.eventsBeforeRun !== undefined ? { eventsBeforeRun: e.eventsBeforeRun } : {}), ...(e.noQemu ? { noQemu: e.noQemu } : {}), serial: e.serial, exitStatus: e.exitStatus };

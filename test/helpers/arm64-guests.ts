@@ -5,59 +5,25 @@
  * reference.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Hypervisor } from '../../src/backend/types.js';
-import { Arm64Machine } from '../../src/machine/arm64/virt.js';
+import { listArm64Expectations, runArm64Expectation, type Arm64GuestExpectation } from '../../src/machine/arm64/expectations.js';
 import type { RunResult } from '../../src/machine/x86-pc.js';
 
 export const ARM64_GUEST_DIR = join(import.meta.dirname, '..', '..', 'guests', 'arm64');
 export const QEMU_ARM64 = 'qemu-system-aarch64';
 export const HAS_QEMU_ARM64 = spawnSync(QEMU_ARM64, ['--version']).status === 0;
 
-export interface Arm64GuestExpectation {
-  name: string;
-  image: string;
-  description: string;
-  cpus: number;
-  memMiB: number;
-  /** Bytes fed to the PL011's receiver (our serialIn; QEMU's stdin). */
-  input?: string;
-  serial: string;
-  exitStatus: number;
-  /** Why QEMU cannot run it (a device only this VMM has), or absent. */
-  noQemu?: string;
-  /** Events the test device has pending, its level line high, before the first vCPU run (seed 000's early interrupt). */
-  eventsBeforeRun?: number;
-}
+export type { Arm64GuestExpectation };
 
 export function listArm64Guests(): Arm64GuestExpectation[] {
-  return readdirSync(ARM64_GUEST_DIR)
-    .filter((f) => f.endsWith('.expect.json'))
-    .sort()
-    .map((f) => {
-      const name = f.slice(0, -'.expect.json'.length);
-      const e = JSON.parse(readFileSync(join(ARM64_GUEST_DIR, f), 'utf8')) as Partial<Omit<Arm64GuestExpectation, 'name' | 'image'>>
-        & Pick<Arm64GuestExpectation, 'description' | 'serial' | 'exitStatus'>;
-      return { ...e, cpus: e.cpus ?? 1, memMiB: e.memMiB ?? 128, name, image: join(ARM64_GUEST_DIR, `${name}.img`) };
-    });
+  return listArm64Expectations(ARM64_GUEST_DIR);
 }
 
-export async function runArm64Guest(hv: Hypervisor, g: Arm64GuestExpectation): Promise<RunResult & { serial: string }> {
-  const out: Buffer[] = [];
-  const m = new Arm64Machine({
-    hypervisor: hv, image: readFileSync(g.image), cpus: g.cpus, memMiB: g.memMiB,
-    serialOut: (b) => { out.push(Buffer.from(b)); },
-  });
-  try {
-    if (g.input !== undefined) m.serialIn(Buffer.from(g.input, 'latin1'));
-    if (g.eventsBeforeRun !== undefined) m.testdev.preload(g.eventsBeforeRun);
-    const r = await m.runAsync();
-    return { ...r, serial: Buffer.concat(out).toString('latin1') };
-  } finally {
-    m.close();
-  }
+export function runArm64Guest(hv: Hypervisor, g: Arm64GuestExpectation): Promise<RunResult & { serial: string }> {
+  return runArm64Expectation(hv, g);
 }
 
 export function runQemuArm64(g: Arm64GuestExpectation): { serial: string; status: number | null } {

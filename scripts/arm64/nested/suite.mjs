@@ -2,9 +2,8 @@
 // run on our `virt` machine (dist/machine/arm64/virt.js) over KvmHypervisor,
 // its serial bytes and exit status compared with the expectation. Plain
 // JavaScript for Debian's arm64 node 18 inside the nested guest
-// (scripts/arm64/nested/run.sh); the same logic as
-// test/helpers/arm64-guests.ts (input for the PL011, eventsBeforeRun for
-// the test device).
+// (scripts/arm64/nested/run.sh); the guests are listed and run by
+// dist/machine/arm64/expectations.js, as the vitest suite does.
 //
 //   node scripts/arm64/nested/suite.mjs [--sim] [NAME...]
 //
@@ -13,7 +12,6 @@
 // TSVMM_ARM64_GUEST_TIMEOUT (seconds, default 300) bounds each guest.
 // One line per guest (PASS/FAIL, then an indented diff on failure), a
 // summary; exit 0 only when every guest passed.
-import { readdirSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -27,41 +25,13 @@ const timeoutMs = Number(process.env.TSVMM_ARM64_GUEST_TIMEOUT ?? 300) * 1000;
 process.env.TSVMM_NATIVE ??= join(root, 'build-arm64', 'kvm.node');
 
 const load = (rel) => import(pathToFileURL(join(root, 'dist', rel)).href);
-const { Arm64Machine } = await load('machine/arm64/virt.js');
 const makeHypervisor = sim
   ? ((SimHypervisor) => () => new SimHypervisor('arm64'))((await load('backend/sim/index.js')).SimHypervisor)
   : ((KvmHypervisor) => () => new KvmHypervisor())((await load('backend/kvm/index.js')).KvmHypervisor);
 
-function listGuests() {
-  return readdirSync(guestDir)
-    .filter((f) => f.endsWith('.expect.json'))
-    .sort()
-    .map((f) => {
-      const name = f.slice(0, -'.expect.json'.length);
-      const e = JSON.parse(readFileSync(join(guestDir, f), 'utf8'));
-      return { ...e, cpus: e.cpus ?? 1, memMiB: e.memMiB ?? 128, name, image: join(guestDir, `${name}.img`) };
-    })
-    .filter((g) => only.length === 0 || only.includes(g.name));
-}
-
-async function runGuest(hv, g) {
-  const out = [];
-  const m = new Arm64Machine({
-    hypervisor: hv, image: readFileSync(g.image), cpus: g.cpus, memMiB: g.memMiB,
-    serialOut: (b) => { out.push(Buffer.from(b)); },
-  });
-  let timedOut = false;
-  const timer = setTimeout(() => { timedOut = true; m.stop(); }, timeoutMs);
-  try {
-    if (g.input !== undefined) m.serialIn(Buffer.from(g.input, 'latin1'));
-    if (g.eventsBeforeRun !== undefined) m.testdev.preload(g.eventsBeforeRun);
-    const r = await m.runAsync();
-    return { ...r, timedOut, serial: Buffer.concat(out).toString('latin1') };
-  } finally {
-    clearTimeout(timer);
-    m.close();
-  }
-}
+const { listArm64Expectations, runArm64Expectation } = await load('machine/arm64/expectations.js');
+const listGuests = () => listArm64Expectations(guestDir).filter((g) => only.length === 0 || only.includes(g.name));
+const runGuest = (hv, g) => runArm64Expectation(hv, g, { timeoutMs });
 
 /** Lines with control characters made visible. */
 const show = (line) => JSON.stringify(line).slice(1, -1);
