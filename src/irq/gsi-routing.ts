@@ -42,6 +42,8 @@ export interface GsiRoutingOptions {
   reserved: number;
   /** Maximum number of GSIs (KVM_CAP_IRQ_ROUTING). */
   maxRoutes: number;
+  /** The VM id its trace events carry (default 0). */
+  vmId?: number;
 }
 
 export class GsiRoutingManager {
@@ -54,6 +56,7 @@ export class GsiRoutingManager {
   private readonly reserved: number;
   private readonly maxRoutes: number;
   private hint: number;
+  private readonly vmId: number;
   /** KVM_SET_GSI_ROUTING calls made. */
   pushes = 0;
 
@@ -65,6 +68,7 @@ export class GsiRoutingManager {
     this.maxRoutes = opts.maxRoutes;
     this.used = new Uint32Array(Math.ceil(opts.maxRoutes / 32));
     this.hint = opts.reserved;
+    this.vmId = opts.vmId ?? 0;
   }
 
   /** Allocates the lowest free GSI above the reserved range. */
@@ -137,7 +141,7 @@ export class GsiRoutingManager {
     this.pushed.clear();
     for (const [gsi, t] of this.staged) this.pushed.set(gsi, t);
     this.pushes++;
-    trace('vmm:gsi:push', { entries: table.length, pushes: this.pushes });
+    trace('vmm:gsi:push', { vm: this.vmId, entries: table.length, pushes: this.pushes });
     return true;
   }
 

@@ -65,7 +65,8 @@ export class Ioapic {
   private readonly irr = new Array<boolean>(IOAPIC_PINS).fill(false);
   guestErrors = 0;
 
-  constructor(private readonly out: IoapicOutputs) {}
+  /** `vm`: the VM id its trace events carry (0 for a model on its own). */
+  constructor(private readonly out: IoapicOutputs, private readonly vm = 0) {}
 
   /** Pushes every pin's route (at machine start, so KVM's EOI bitmap is right from the first entry). */
   publishRoutes(): void {
@@ -89,7 +90,7 @@ export class Ioapic {
     }
     const was = this.lines[pin]!;
     this.lines[pin] = level;
-    trace('vmm:ioapic:set_irq', { pin, level });
+    trace('vmm:ioapic:set_irq', { vm: this.vm, pin, level });
     const r = this.rte(pin);
     if (r.level) {
       if (level) this.service(pin);
@@ -98,7 +99,7 @@ export class Ioapic {
     // Edge: a rising edge latches, unless masked (82093AA: edges on a masked pin are lost).
     if (level && !was) {
       if (r.masked) {
-        trace('vmm:ioapic:service', { pin, result: 'masked' });
+        trace('vmm:ioapic:service', { vm: this.vm, pin, result: 'masked' });
         return;
       }
       this.irr[pin] = true;
@@ -110,19 +111,19 @@ export class Ioapic {
   private service(pin: number): void {
     const lo = this.rteLo[pin]!;
     const r = parseRte(lo, this.rteHi[pin]!);
-    if (r.masked) return void trace('vmm:ioapic:service', { pin, result: 'masked' });
+    if (r.masked) return void trace('vmm:ioapic:service', { vm: this.vm, pin, result: 'masked' });
     if (r.level) {
-      if (!this.lines[pin]) return void trace('vmm:ioapic:service', { pin, result: 'line-low' });
-      if (r.remoteIrr) return void trace('vmm:ioapic:service', { pin, result: 'remote-irr' });
+      if (!this.lines[pin]) return void trace('vmm:ioapic:service', { vm: this.vm, pin, result: 'line-low' });
+      if (r.remoteIrr) return void trace('vmm:ioapic:service', { vm: this.vm, pin, result: 'remote-irr' });
       this.rteLo[pin] = (lo | (1 << 14)) >>> 0;
-      trace('vmm:ioapic:remote_irr', { pin, set: true });
-      trace('vmm:ioapic:service', { pin, result: 'delivered' });
+      trace('vmm:ioapic:remote_irr', { vm: this.vm, pin, set: true });
+      trace('vmm:ioapic:service', { vm: this.vm, pin, result: 'delivered' });
       this.out.deliver(pin, rteToMsi(r));
       return;
     }
-    if (!this.irr[pin]) return void trace('vmm:ioapic:service', { pin, result: 'no-edge' });
+    if (!this.irr[pin]) return void trace('vmm:ioapic:service', { vm: this.vm, pin, result: 'no-edge' });
     this.irr[pin] = false;
-    trace('vmm:ioapic:service', { pin, result: 'delivered' });
+    trace('vmm:ioapic:service', { vm: this.vm, pin, result: 'delivered' });
     this.out.deliver(pin, rteToMsi(r));
   }
 
@@ -133,10 +134,10 @@ export class Ioapic {
       const lo = this.rteLo[pin]!;
       if ((lo & 0xff) === vector && (lo >>> 15) & 1 && (lo >>> 14) & 1) completed.push(pin);
     }
-    trace('vmm:ioapic:eoi', { vector, pins: completed });
+    trace('vmm:ioapic:eoi', { vm: this.vm, vector, pins: completed });
     for (const pin of completed) {
       this.rteLo[pin] = (this.rteLo[pin]! & ~(1 << 14)) >>> 0;
-      trace('vmm:ioapic:remote_irr', { pin, set: false });
+      trace('vmm:ioapic:remote_irr', { vm: this.vm, pin, set: false });
       this.out.resample(pin);
       // Still asserted: the device did not deassert in its handler; deliver again.
       this.service(pin);
@@ -155,13 +156,13 @@ export class Ioapic {
       // Switching to edge clears remote IRR (it only has meaning for level pins).
       if (!((lo >>> 15) & 1) && (lo >>> 14) & 1) {
         lo &= ~(1 << 14);
-        trace('vmm:ioapic:remote_irr', { pin, set: false });
+        trace('vmm:ioapic:remote_irr', { vm: this.vm, pin, set: false });
       }
       this.rteLo[pin] = lo >>> 0;
     }
     // Route first, from the new RTE; only then anything the write makes deliverable.
     const msi = rteToMsi(this.rte(pin));
-    trace('vmm:ioapic:route_update', { pin, addressLo: msi.addressLo, data: msi.data });
+    trace('vmm:ioapic:route_update', { vm: this.vm, pin, addressLo: msi.addressLo, data: msi.data });
     this.out.updateRoute(pin, msi);
     const r = this.rte(pin);
     if (r.masked) return;

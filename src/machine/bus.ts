@@ -17,6 +17,8 @@ interface Mapping { base: number; length: number; device: BusDevice; name: strin
 const ALL_ONES = [0, 0xff, 0xffff, 0xffffff, 0xffff_ffff];
 
 export class PioBus {
+  /** `vm`: the VM id its trace events carry (0 for a bus on its own). */
+  constructor(private readonly vm = 0) {}
   /** One slot per port, for a lookup without search on the exit path. */
   private readonly ports: (Mapping | undefined)[] = new Array(0x10000);
   private readonly mappings: Mapping[] = [];
@@ -39,7 +41,7 @@ export class PioBus {
     const m = this.ports[port];
     if (!m) {
       this.unhandledAccesses++;
-      trace('vmm:bus:unhandled', { space: 'pio', address: port, size, write: false });
+      trace('vmm:bus:unhandled', { vm: this.vm, space: 'pio', address: port, size, write: false });
       return ALL_ONES[size] ?? 0xffff_ffff;
     }
     return m.device.read(port - m.base, size);
@@ -49,7 +51,7 @@ export class PioBus {
     const m = this.ports[port];
     if (!m) {
       this.unhandledAccesses++;
-      trace('vmm:bus:unhandled', { space: 'pio', address: port, size, write: true, value });
+      trace('vmm:bus:unhandled', { vm: this.vm, space: 'pio', address: port, size, write: true, value });
       return;
     }
     m.device.write(port - m.base, size, value);
@@ -57,6 +59,8 @@ export class PioBus {
 }
 
 export class MmioBus {
+  /** `vm`: the VM id its trace events carry (0 for a bus on its own). */
+  constructor(private readonly vm = 0) {}
   private readonly mappings: Mapping[] = [];
   unhandledAccesses = 0;
 
@@ -84,7 +88,7 @@ export class MmioBus {
     const m = this.find(address);
     if (!m) {
       this.unhandledAccesses++;
-      trace('vmm:bus:unhandled', { space: 'mmio', address, size, write: false });
+      trace('vmm:bus:unhandled', { vm: this.vm, space: 'mmio', address, size, write: false });
       return ALL_ONES[Math.min(size, 4)] ?? 0xffff_ffff;
     }
     return m.device.read(address - m.base, size);
@@ -94,7 +98,7 @@ export class MmioBus {
     const m = this.find(address);
     if (!m) {
       this.unhandledAccesses++;
-      trace('vmm:bus:unhandled', { space: 'mmio', address, size, write: true, value });
+      trace('vmm:bus:unhandled', { vm: this.vm, space: 'mmio', address, size, write: true, value });
       return;
     }
     m.device.write(address - m.base, size, value);

@@ -35,6 +35,8 @@ export interface SplitIrqchipOptions {
    */
   translator?: InterruptTranslator;
   sourceId?: number;
+  /** The VM id the trace events carry (default 0). */
+  vmId?: number;
 }
 
 /** The route of a pin whose message does not translate: edge, vector 0, so KVM's EOI scan ignores it. */
@@ -51,6 +53,7 @@ export class SplitIrqchip {
   private pic: { setIrq(n: number, level: boolean): void } | null = null;
   /** Eventfd-backed input lines, by pin: this irqchip serves their triggers and signals their resamples. */
   private readonly lines = new Map<number, EventfdIrqLine>();
+  private readonly vmId: number;
 
   /** Enables KVM_CAP_SPLIT_IRQCHIP: call before any vCPU exists. */
   static enable(vm: Pick<Vm, 'enableCap'>): void {
@@ -59,7 +62,8 @@ export class SplitIrqchip {
 
   constructor(private readonly opts: SplitIrqchipOptions) {
     const vm = opts.vm;
-    this.routing = new GsiRoutingManager(vm, { reserved: IOAPIC_PINS, maxRoutes: vm.checkExtension('KVM_CAP_IRQ_ROUTING') });
+    this.vmId = opts.vmId ?? 0;
+    this.routing = new GsiRoutingManager(vm, { reserved: IOAPIC_PINS, maxRoutes: vm.checkExtension('KVM_CAP_IRQ_ROUTING'), vmId: this.vmId });
     this.ioapic = new Ioapic({
       updateRoute: (pin, msi) => this.routing.set(pin, { type: 'msi', ...this.routeFor(msi) }),
       deliver: (pin, msi) => this.deliver(pin, msi),
@@ -67,8 +71,8 @@ export class SplitIrqchip {
         this.lines.get(pin)?.resampled();
         opts.onResample?.(pin);
       },
-      onGuestError: (what) => trace('vmm:device:guest-error', { device: 'ioapic', what }),
-    });
+      onGuestError: (what) => trace('vmm:device:guest-error', { vm: this.vmId, device: 'ioapic', what }),
+    }, this.vmId);
     this.ioapic.publishRoutes();
     this.routing.commit();
     opts.mmio.register(IOAPIC_BASE, 0x1000, {
@@ -101,14 +105,14 @@ export class SplitIrqchip {
       const t = this.opts.translator.translate(msi, this.opts.sourceId ?? 0, true);
       if (!t.ok) {
         this.faults++;
-        trace('vmm:ioapic:deliver', { pin, vector: msi.data & 0xff, destination: -1, accepted: -1 });
+        trace('vmm:ioapic:deliver', { vm: this.vmId, pin, vector: msi.data & 0xff, destination: -1, accepted: -1 });
         return;
       }
       out = t.msi;
     }
     const n = this.opts.vm.signalMsi(out);
     if (n === 0) this.undelivered++;
-    trace('vmm:ioapic:deliver', { pin, vector: out.data & 0xff, destination: (out.addressLo >>> 12) & 0xff, accepted: n });
+    trace('vmm:ioapic:deliver', { vm: this.vmId, pin, vector: out.data & 0xff, destination: (out.addressLo >>> 12) & 0xff, accepted: n });
   }
 
   /** Attaches the 8259 pair: from then on ISA lines fan out to it too. */

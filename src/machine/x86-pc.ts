@@ -220,8 +220,8 @@ export class X86Machine {
   readonly vcpu: Vcpu;
   /** Every vCPU, by index = APIC ID. */
   readonly vcpus: readonly Vcpu[];
-  readonly pio = new PioBus();
-  readonly mmio = new MmioBus();
+  readonly pio = new PioBus(this.id);
+  readonly mmio = new MmioBus(this.id);
   readonly uart: Uart16550;
   /** The userspace IOAPIC and its routes, with irqchip 'split'. */
   readonly irqchip: SplitIrqchip | null = null;
@@ -293,15 +293,15 @@ export class X86Machine {
             this.irqCache?.invalidateAll('translator');
             this.irqchip?.retranslate();
           },
-          onFault: (f: VtdFault) => trace('vmm:iommu:fault', { reason: f.reason, sourceId: f.sourceId, info: f.info, read: f.read }),
-          onGuestError: (what) => trace('vmm:device:guest-error', { device: 'intel-iommu', what }),
+          onFault: (f: VtdFault) => trace('vmm:iommu:fault', { vm: this.id, reason: f.reason, sourceId: f.sourceId, info: f.info, read: f.read }),
+          onGuestError: (what) => trace('vmm:device:guest-error', { vm: this.id, device: 'intel-iommu', what }),
         }, { intremap: opts.iommu.intremap ?? true });
         this.mmio.register(VTD_BASE, VTD_SIZE, this.vtd, 'intel-iommu');
       }
       if (opts.irqchip === 'split') {
         SplitIrqchip.enable(this.vm);
         this.irqchip = new SplitIrqchip({
-          vm: this.vm, mmio: this.mmio,
+          vm: this.vm, mmio: this.mmio, vmId: this.id,
           ...(this.vtd ? { translator: this.vtd } : {}), sourceId: IOAPIC_SOURCE_ID,
         });
       }
@@ -330,7 +330,7 @@ export class X86Machine {
           pending.push(b);
           if (b === 0x0a || pending.length >= 4096) this.flushSerial(pending);
         },
-        onGuestError: (what) => trace('vmm:device:guest-error', { device: 'uart', what }),
+        onGuestError: (what) => trace('vmm:device:guest-error', { vm: this.id, device: 'uart', what }),
       });
       this.serialPending = pending;
       this.pio.register(UART_BASE, 8, {
@@ -347,7 +347,7 @@ export class X86Machine {
       }, 'uart16550');
       const debugExit = new DebugExit({
         onExit: (status) => {
-          trace('vmm:machine:debug-exit', { value: status >>> 1, status });
+          trace('vmm:machine:debug-exit', { vm: this.id, value: status >>> 1, status });
           if (this.ctx.stop === null) this.ctx.stop = { kind: 'debug-exit', status };
         },
       });
@@ -361,16 +361,16 @@ export class X86Machine {
         this.pic = new Pic8259Pair({
           // INT rising: the BSP must pass through beforeRun; on its own thread it may sit halted in KVM_RUN.
           intr: { set: (level) => { if (level && this.onThreads) this.vcpu.kick(); } },
-          onGuestError: (what) => trace('vmm:device:guest-error', { device: 'pic', what }),
+          onGuestError: (what) => trace('vmm:device:guest-error', { vm: this.id, device: 'pic', what }),
         });
         chip.attachPic(this.pic);
         this.pio.register(0x20, 2, this.pic.device('master'), 'pic-master');
         this.pio.register(0xa0, 2, this.pic.device('slave'), 'pic-slave');
         this.pio.register(PC_TESTDEV_IRQ_BASE, PC_TESTDEV_IRQ_LINES, new PcTestdevIrq({ setIrq: (n, l) => this.isaIrq(n, l) }), 'pc-testdev-irq');
         this.pio.register(PC_TESTDEV_IOPORT, 4, new PcTestdevIoport(), 'pc-testdev-ioport');
-        const fwcfg = new FwCfg({ ramSize: size, cpus, maxCpus: cpus }, (what) => trace('vmm:device:guest-error', { device: 'fw_cfg', what }));
+        const fwcfg = new FwCfg({ ramSize: size, cpus, maxCpus: cpus }, (what) => trace('vmm:device:guest-error', { vm: this.id, device: 'fw_cfg', what }));
         this.pio.register(FW_CFG_BASE, 2, fwcfg, 'fw_cfg');
-        const pci = new PciHost({ onGuestError: (what) => trace('vmm:device:guest-error', { device: 'pci', what }) });
+        const pci = new PciHost({ onGuestError: (what) => trace('vmm:device:guest-error', { vm: this.id, device: 'pci', what }) });
         this.pci = pci;
         this.pio.register(PCI_CONFIG_ADDRESS, 8, pci.ports, 'pci-config');
         const cache = new IrqfdCache({
@@ -384,7 +384,7 @@ export class X86Machine {
           if (d.name === 'doorbell') {
             const db = new DoorbellPci({
               vm: this.vm, mmio: this.mmio, cache, sourceId: slot << 3, vectors: d.vectors, name: `doorbell${this.doorbells.length}`,
-              onGuestError: (what) => trace('vmm:device:guest-error', { device: 'doorbell', what }),
+              onGuestError: (what) => trace('vmm:device:guest-error', { vm: this.id, device: 'doorbell', what }),
             });
             pci.plug(slot, db.fn);
             db.firmwareSetup(PCI_MMIO_BASE + i * 0x10_0000);
@@ -398,7 +398,7 @@ export class X86Machine {
             sendMsi: (m) => { cache.sendMsi(m, slot << 3, `edu${this.edus.length}`); },
             ...(vtd ? { translateDma: (a: number, write: boolean) => { const t = vtd.translateDma(slot << 3, a, write); return t.ok ? t.address : null; } } : {}),
             setIntx: (level) => chip.setIrq(line, level),
-            onGuestError: (what) => trace('vmm:device:guest-error', { device: 'edu', what }),
+            onGuestError: (what) => trace('vmm:device:guest-error', { vm: this.id, device: 'edu', what }),
           });
           pci.plug(slot, edu.fn);
           edu.firmwareSetup(PCI_MMIO_BASE + i * 0x10_0000, line);
@@ -511,7 +511,7 @@ export class X86Machine {
     this.flushSerial(this.serialPending);
     const reason = this.ctx.stop ??= { kind: 'halted' };
     const status = exitStatusFor(reason);
-    trace('vmm:machine:stop', { reason: reason.kind, status });
+    trace('vmm:machine:stop', { vm: this.id, reason: reason.kind, status });
     // Backends that count retired instructions (the sim) report them; KVM cannot.
     const counts = this.vcpus.map((v) => v.instructionsRetired);
     const instructions = counts.every((n): n is number => n !== undefined) ? counts.reduce((a, b) => a + b, 0) : undefined;
@@ -540,7 +540,7 @@ export class X86Machine {
     if (v.readyForInterruptInjection) {
       const vector = pic.acknowledge();
       v.interrupt(vector);
-      trace('vmm:pic:extint', { vector });
+      trace('vmm:pic:extint', { vm: this.id, vector });
       if (this.irqWindowRequested) {
         this.irqWindowRequested = false;
         v.setRequestInterruptWindow(false);

@@ -2,6 +2,10 @@
  * Every trace point of the VMM, in one place, on node:diagnostics_channel.
  * Names are `vmm:<area>:<event>`; payloads are typed here. Publishing is
  * guarded by `hasSubscribers`, so an unobserved trace point costs a branch.
+ * Every event that happens inside a VM carries that VM's id (`vm`; 0 for a
+ * device model used on its own), so a process running several machines
+ * gets one trace track group per VM; only `vmm:machine:backend`, said
+ * before any VM exists, has none.
  */
 import diagnostics_channel from 'node:diagnostics_channel';
 
@@ -12,29 +16,29 @@ export interface TraceEvents {
    */
   'vmm:vcpu:exit': { vm: number; vcpu: number; kind: string; port?: number; address?: number; us: number };
   /** A guest access hit no device: read answered with all ones, write dropped. */
-  'vmm:bus:unhandled': { space: 'pio' | 'mmio'; address: number; size: number; write: boolean; value?: number };
+  'vmm:bus:unhandled': { vm: number; space: 'pio' | 'mmio'; address: number; size: number; write: boolean; value?: number };
   /** A device saw a register access real hardware would ignore. */
-  'vmm:device:guest-error': { device: string; what: string };
+  'vmm:device:guest-error': { vm: number; device: string; what: string };
   /** The guest wrote isa-debug-exit. */
-  'vmm:machine:debug-exit': { value: number; status: number };
+  'vmm:machine:debug-exit': { vm: number; value: number; status: number };
   /** The machine stopped. */
-  'vmm:machine:stop': { reason: string; status: number };
+  'vmm:machine:stop': { vm: number; reason: string; status: number };
   /** The IOAPIC delivered a pin as an MSI (accepted: how many vCPUs took it). */
-  'vmm:ioapic:deliver': { pin: number; vector: number; destination: number; accepted: number };
+  'vmm:ioapic:deliver': { vm: number; pin: number; vector: number; destination: number; accepted: number };
   /** An IOAPIC input line changed (logical level). */
-  'vmm:ioapic:set_irq': { pin: number; level: boolean };
+  'vmm:ioapic:set_irq': { vm: number; pin: number; level: boolean };
   /** The IOAPIC looked at a pin to deliver it: delivered, or why not. */
-  'vmm:ioapic:service': { pin: number; result: 'delivered' | 'masked' | 'remote-irr' | 'line-low' | 'no-edge' };
+  'vmm:ioapic:service': { vm: number; pin: number; result: 'delivered' | 'masked' | 'remote-irr' | 'line-low' | 'no-edge' };
   /** A pin's MSI route was recomputed from its RTE (pushed to KVM before the next delivery). */
-  'vmm:ioapic:route_update': { pin: number; addressLo: number; data: number };
+  'vmm:ioapic:route_update': { vm: number; pin: number; addressLo: number; data: number };
   /** An EOI reached the IOAPIC (KVM_EXIT_IOAPIC_EOI or the EOI register); pins: level pins it completed. */
-  'vmm:ioapic:eoi': { vector: number; pins: number[] };
+  'vmm:ioapic:eoi': { vm: number; vector: number; pins: number[] };
   /** A level pin's remote IRR was set (delivery) or cleared (EOI, switch to edge). */
-  'vmm:ioapic:remote_irr': { pin: number; set: boolean };
+  'vmm:ioapic:remote_irr': { vm: number; pin: number; set: boolean };
   /** The 8259 pair's vector was injected as ExtINT (KVM_INTERRUPT). */
-  'vmm:pic:extint': { vector: number };
+  'vmm:pic:extint': { vm: number; vector: number };
   /** KVM_SET_GSI_ROUTING was issued by the routing manager. */
-  'vmm:gsi:push': { entries: number; pushes: number };
+  'vmm:gsi:push': { vm: number; entries: number; pushes: number };
   /**
    * An MSI delivered from userspace (path 'miss': a ring the kernel did not
    * serve, or a device model's own MSI) or blocked by the remapping unit
@@ -52,7 +56,7 @@ export interface TraceEvents {
   /** A source's irqfd left the kernel (invalidation, mask, removal). */
   'vmm:irqcache:detach': { vm: number; source: string; gsi: number };
   /** The IOMMU recorded a fault (reason as VT-d numbers them; info: page address or IRTE index << 48). */
-  'vmm:iommu:fault': { reason: number; sourceId: number; info: number; read: boolean };
+  'vmm:iommu:fault': { vm: number; reason: number; sourceId: number; info: number; read: boolean };
   /** arm64: the user-IRQ levels KVM reported after a KVM_RUN changed (bit 0 vtimer, 1 ptimer, 2 PMU). */
   'vmm:gic:device_irq_level': { vm: number; vcpu: number; level: number };
   /** arm64: a GIC CPU interface's IRQ output changed, driven to the vCPU with KVM_IRQ_LINE. */

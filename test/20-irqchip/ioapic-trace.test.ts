@@ -1,13 +1,15 @@
 /**
  * The IOAPIC's trace events (declared in src/trace/events.ts): the exact
  * sequence for a level interrupt's life, a masked edge, and an RTE write
- * that redelivers (route_update before service, seed 002).
+ * that redelivers (route_update before service, seed 002). Every event
+ * carries the VM id the model was given; the lines below leave it out.
  */
 import diagnostics_channel from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Ioapic, IOREGSEL, IOWIN, IOREDTBL } from '../../src/irqchip/ioapic.js';
 import { TRACE_NAMES, type TraceName } from '../../src/trace/events.js';
 
+const VM = 7;
 const IOAPIC_EVENTS = TRACE_NAMES.filter((n) => n.startsWith('vmm:ioapic:'));
 const unsubscribe: (() => void)[] = [];
 afterEach(() => { for (const u of unsubscribe.splice(0)) u(); });
@@ -15,7 +17,10 @@ afterEach(() => { for (const u of unsubscribe.splice(0)) u(); });
 function record(): string[] {
   const log: string[] = [];
   for (const name of IOAPIC_EVENTS) {
-    const fn = (m: unknown): void => { log.push(`${name.slice('vmm:ioapic:'.length)} ${JSON.stringify(m)}`); };
+    const fn = (m: unknown): void => {
+      const { vm, ...rest } = m as { vm: number };
+      log.push(vm === VM ? `${name.slice('vmm:ioapic:'.length)} ${JSON.stringify(rest)}` : `vm ${vm}, not ${VM}`);
+    };
     diagnostics_channel.subscribe(name, fn);
     unsubscribe.push(() => diagnostics_channel.unsubscribe(name, fn));
   }
@@ -27,7 +32,7 @@ function ioapic(log: string[]): Ioapic {
     updateRoute: () => {},
     deliver: (pin) => log.push(`(deliver pin ${pin})`),
     resample: (pin) => log.push(`(resample pin ${pin})`),
-  });
+  }, VM);
 }
 
 function writeRte(a: Ioapic, pin: number, lo: number): void {

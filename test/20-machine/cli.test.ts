@@ -163,6 +163,10 @@ describe('vmm CLI', () => {
       for (const n of ['irqcache:fill', 'irqcache:invalidate', 'irqcache:detach', 'irqcache:miss', 'gsi:push']) expect(cache).toContain(n);
       const ranges = events.filter((e) => e.name === 'irqcache:invalidate' && e.args?.['scope'] === 'range');
       expect(ranges.length).toBe(8); // one IEC range invalidation per remapped round
+      // Everything but the backend choice (said before the VM exists) is on the VM's own tracks.
+      const elsewhere = events.filter((e) => e.ph !== 'M' && e.pid !== vcpuTrack.pid).map((e) => e.name);
+      expect(new Set(elsewhere)).toEqual(new Set(['machine:backend']));
+      expect(events.filter((e) => e.name === 'gsi:push' && e.pid === vcpuTrack.pid).length).toBeGreaterThan(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -4,6 +4,8 @@
  * the committed file. A change in what the IOAPIC, the routing manager or
  * the PIC do — order, routes pushed, vectors, destinations — shows here as
  * a diff. Regenerate with UPDATE_GOLDEN=1 after checking the diff is meant.
+ * Every event must carry the id of the guest's one VM; the id itself (a
+ * process-wide counter) is left out of the lines.
  */
 import diagnostics_channel from 'node:diagnostics_channel';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,8 +20,13 @@ const GOLDEN = join(import.meta.dirname, '..', 'golden');
 async function traceOf(name: string): Promise<string> {
   const g = listGuests().find((x) => x.name === name)!;
   const lines: string[] = [];
+  const vms = new Set<unknown>();
   const subs = TRACE_NAMES.filter((n) => n !== 'vmm:vcpu:exit').map((n) => {
-    const fn = (m: unknown): void => { lines.push(JSON.stringify({ event: n, ...(m as object) })); };
+    const fn = (m: unknown): void => {
+      const { vm, ...rest } = m as { vm?: unknown };
+      vms.add(vm);
+      lines.push(JSON.stringify({ event: n, ...rest }));
+    };
     diagnostics_channel.subscribe(n, fn);
     return () => diagnostics_channel.unsubscribe(n, fn);
   });
@@ -31,6 +38,8 @@ async function traceOf(name: string): Promise<string> {
     hv.close();
     for (const u of subs) u();
   }
+  expect(vms.size).toBe(1);
+  expect([...vms][0]).toBeGreaterThan(0);
   return lines.join('\n') + '\n';
 }
 

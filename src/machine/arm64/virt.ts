@@ -52,7 +52,7 @@ export class Arm64Machine {
   readonly id = nextMachineId++;
   readonly vm: Vm;
   readonly vcpus: readonly Vcpu[];
-  readonly mmio = new MmioBus();
+  readonly mmio = new MmioBus(this.id);
   readonly gic: GicV2;
   readonly uart: Pl011;
   /** Our test device (level source fed from another thread, ioeventfd doorbell): src/machine/arm64/testdev.ts. */
@@ -116,7 +116,7 @@ export class Arm64Machine {
             this.lines.get(intid)?.resampled();
           },
         },
-        log: (msg) => trace('vmm:device:guest-error', { device: 'gic', what: msg }),
+        log: (msg) => trace('vmm:device:guest-error', { vm: this.id, device: 'gic', what: msg }),
       });
       this.mmio.register(GICD_BASE, GICD_SIZE, {
         read: (off, sz) => this.gic.distRead(off, sz, this.currentCpu()),
@@ -134,7 +134,7 @@ export class Arm64Machine {
           pending.push(b);
           if (b === 0x0a || pending.length >= 4096) this.flushSerial();
         },
-        onGuestError: (what) => trace('vmm:device:guest-error', { device: 'pl011', what }),
+        onGuestError: (what) => trace('vmm:device:guest-error', { vm: this.id, device: 'pl011', what }),
       });
       this.mmio.register(UART_BASE, UART_SIZE, {
         read: (off, sz) => {
@@ -146,7 +146,7 @@ export class Arm64Machine {
       }, 'pl011');
       const debugExit = new DebugExit({
         onExit: (status) => {
-          trace('vmm:machine:debug-exit', { value: status >>> 1, status });
+          trace('vmm:machine:debug-exit', { vm: this.id, value: status >>> 1, status });
           if (this.ctx.stop === null) this.ctx.stop = { kind: 'debug-exit', status };
         },
       });
@@ -155,12 +155,12 @@ export class Arm64Machine {
         vm: this.vm,
         addLevelLine: () => this.addIrqLine(TESTDEV_SPI, 'level'),
         kick: () => (this.onThreads ? [] : this.vcpus),
-        onGuestError: (what) => trace('vmm:device:guest-error', { device: 'testdev', what }),
+        onGuestError: (what) => trace('vmm:device:guest-error', { vm: this.id, device: 'testdev', what }),
       });
       this.mmio.register(TESTDEV_BASE, TESTDEV_SIZE, this.testdev, 'testdev');
 
       this.ctx = {
-        pio: new PioBus(), mmio: this.mmio, stop: null, exits: 0, vmId: this.id, current: null,
+        pio: new PioBus(this.id), mmio: this.mmio, stop: null, exits: 0, vmId: this.id, current: null,
         afterRun: (v) => this.syncDeviceIrqLevel(v),
         mayWake: () => this.lines.size > 0 || this.inputWatches > 0 || this.testdev.active,
       };
@@ -265,7 +265,7 @@ export class Arm64Machine {
     this.flushSerial();
     const reason = this.ctx.stop ??= { kind: 'halted' };
     const status = exitStatusFor(reason);
-    trace('vmm:machine:stop', { reason: reason.kind, status });
+    trace('vmm:machine:stop', { vm: this.id, reason: reason.kind, status });
     const counts = this.vcpus.map((v) => v.instructionsRetired);
     const instructions = counts.every((n): n is number => n !== undefined) ? counts.reduce((a, b) => a + b, 0) : undefined;
     return { status, reason, exits: this.ctx.exits, instructions };
