@@ -3,6 +3,7 @@
 #include "common.h"
 #include "handle.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
 #include <map>
@@ -108,6 +109,12 @@ struct Poller : Resource {
   std::mutex mutex;
   std::map<FdResource*, Watch> watches;
   std::map<uint64_t, FdResource*> tokens;
+  // Tokens that became readable and were not yet handed to JS, in order, each once. They
+  // reach JS through the thread-safe function (CallJs), or sooner through pollerTake() from a
+  // JS thread that a kick brought out of KVM_RUN. `call_queued`: a CallJs is pending; while it
+  // is, new tokens queue no other (so pollerTake() leaves no pile of empty calls behind).
+  std::vector<uint64_t> ready;
+  bool call_queued = false;
   bool closed = false;
 };
 
@@ -125,13 +132,20 @@ void Loop(Poller* p) {
     for (int i = 0; i < n; i++) {
       uint64_t token = events[i].data.u64;
       if (token == 0) return;  // the stop eventfd
-      // The call is queued before the kick, never after: a vCPU on the JS
-      // thread leaves KVM_RUN on the kick and yields to the event loop once,
-      // and that turn must already see the callback pending. Kicked first,
-      // the thread could find nothing to serve, enter KVM_RUN again and
-      // sleep in HLT with the event undelivered (edge-triggered: no second
-      // wake-up comes).
-      napi_call_threadsafe_function(p->tsfn, reinterpret_cast<void*>(static_cast<uintptr_t>(token)), napi_tsfn_nonblocking);
+      // The token is queued (and a call to JS with it) before the kick, never
+      // after: a vCPU on the JS thread leaves KVM_RUN on the kick and takes
+      // the ready tokens (pollerTake) or yields to the event loop, and either
+      // must already find them. Kicked first, the thread could find nothing to
+      // serve, enter KVM_RUN again and sleep in HLT with the event undelivered
+      // (edge-triggered: no second wake-up comes).
+      bool call = false;
+      {
+        std::lock_guard<std::mutex> lock(p->mutex);
+        if (std::find(p->ready.begin(), p->ready.end(), token) == p->ready.end()) p->ready.push_back(token);
+        call = !p->call_queued;
+        p->call_queued = true;
+      }
+      if (call) napi_call_threadsafe_function(p->tsfn, nullptr, napi_tsfn_nonblocking);
       std::lock_guard<std::mutex> lock(p->mutex);
       auto t = p->tokens.find(token);
       if (t != p->tokens.end()) {
@@ -142,18 +156,53 @@ void Loop(Poller* p) {
   }
 }
 
-void CallJs(napi_env env, napi_value, void* context, void* data) {
+// Hands the ready tokens over (and lets the next readiness queue a call again).
+std::vector<uint64_t> TakeReady(Poller* p, bool from_call) {
+  std::lock_guard<std::mutex> lock(p->mutex);
+  std::vector<uint64_t> out;
+  out.swap(p->ready);
+  if (from_call) p->call_queued = false;
+  return out;
+}
+
+void CallJs(napi_env env, napi_value, void* context, void*) {
   if (!env) return;  // being torn down
   Poller* p = TsfnOwner<Poller>(context);
   if (p->closed || !p->callback_ref) return;
+  std::vector<uint64_t> tokens = TakeReady(p, true);
   napi_value cb = nullptr;
   if (napi_get_reference_value(env, p->callback_ref, &cb) != napi_ok || !cb) return;
-  napi_value arg;
-  napi_create_double(env, static_cast<double>(reinterpret_cast<uintptr_t>(data)), &arg);
   napi_value undefined;
   napi_get_undefined(env, &undefined);
-  // An exception thrown by the callback is left pending: Node reports it as uncaught.
-  napi_call_function(env, undefined, cb, 1, &arg, nullptr);
+  for (size_t i = 0; i < tokens.size(); i++) {
+    napi_value arg;
+    napi_create_double(env, static_cast<double>(tokens[i]), &arg);
+    if (napi_call_function(env, undefined, cb, 1, &arg, nullptr) == napi_ok) continue;
+    // The callback threw: the exception stays pending (Node reports it as uncaught), and the
+    // tokens not yet handed over go back to the front, with a call to deliver them later.
+    bool call = false;
+    {
+      std::lock_guard<std::mutex> lock(p->mutex);
+      p->ready.insert(p->ready.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(i) + 1, tokens.end());
+      call = !p->ready.empty() && !p->call_queued;
+      if (call) p->call_queued = true;
+    }
+    if (call) napi_call_threadsafe_function(p->tsfn, nullptr, napi_tsfn_nonblocking);
+    return;
+  }
+}
+
+// pollerTake(poller) -> number[]: the tokens that became readable since they were last handed
+// over, each once, in order; the caller serves them now (a vCPU's thread that a kick brought
+// out of KVM_RUN, instead of a trip through the event loop). They are not called back again.
+Napi::Value PollerTake(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto p = ArgHandle<Poller>(info, 0, "poller", Kind::Poller);
+  if (p->closed) return Napi::Array::New(env, 0);
+  std::vector<uint64_t> tokens = TakeReady(p.get(), false);
+  Napi::Array a = Napi::Array::New(env, tokens.size());
+  for (size_t i = 0; i < tokens.size(); i++) a.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(tokens[i])));
+  return a;
 }
 
 // Stops and joins the thread, releases the thread-safe function, closes the fds. On the owning JS thread.
@@ -267,6 +316,7 @@ Napi::Value PollerRemove(const Napi::CallbackInfo& info) {
   // A closed eventfd left epoll by itself when its file was released.
   if (!e->Closed()) epoll_ctl(p->epfd, EPOLL_CTL_DEL, e->Fd(), nullptr);
   p->tokens.erase(w->second.token);
+  p->ready.erase(std::remove(p->ready.begin(), p->ready.end(), w->second.token), p->ready.end());
   p->watches.erase(w);
   return env.Undefined();
 }
@@ -296,6 +346,7 @@ void InitEventfd(Napi::Env env, Napi::Object exports) {
   exports.Set("pollerCreate", Napi::Function::New(env, PollerCreate, "pollerCreate"));
   exports.Set("pollerAdd", Napi::Function::New(env, PollerAdd, "pollerAdd"));
   exports.Set("pollerRemove", Napi::Function::New(env, PollerRemove, "pollerRemove"));
+  exports.Set("pollerTake", Napi::Function::New(env, PollerTake, "pollerTake"));
   napi_add_env_cleanup_hook(env, CleanupPollers, env);
 }
 

@@ -14,6 +14,7 @@
 #include "ref-x86.h"
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
 #include <sys/eventfd.h>
@@ -27,6 +28,14 @@ extern char **environ;
 
 static int vmfd, ringfd;
 static atomic_int stopping;
+
+static struct kvm_run *vcpu_run;
+
+/* Also outside KVM_RUN: immediate_exit makes the next KVM_RUN return EINTR at once. */
+static void on_sigchld(int sig) {
+    (void)sig;
+    vcpu_run->immediate_exit = 1;
+}
 
 static void *slow_path(void *arg) {
     (void)arg;
@@ -52,6 +61,7 @@ int main(int argc, char **argv) {
     struct ref_vm r;
     ref_setup(&r, argv[2], cmdline, 1);
     vmfd = r.vm;
+    vcpu_run = r.run;
 
     ringfd = eventfd(0, EFD_CLOEXEC);
     int ackfd = eventfd(0, EFD_CLOEXEC);
@@ -67,24 +77,37 @@ int main(int argc, char **argv) {
         if (ioctl(r.vm, KVM_SET_GSI_ROUTING, &routing) < 0) die("KVM_SET_GSI_ROUTING");
         struct kvm_irqfd irqfd = {.fd = (uint32_t)ringfd, .gsi = 24};
         if (ioctl(r.vm, KVM_IRQFD, &irqfd) < 0) die("KVM_IRQFD");
-    } else if (pthread_create(&slow, NULL, slow_path, NULL) != 0) {
-        die("pthread_create");
+    } else {
+        /* SIGCHLD (the ringer ended) must interrupt KVM_RUN on this thread, not land on that one. */
+        sigset_t chld, old;
+        sigemptyset(&chld);
+        sigaddset(&chld, SIGCHLD);
+        pthread_sigmask(SIG_BLOCK, &chld, &old);
+        if (pthread_create(&slow, NULL, slow_path, NULL) != 0) die("pthread_create");
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
+    /* A ringer that ends (done, or given up on the guest) interrupts KVM_RUN: no SA_RESTART. */
+    struct sigaction sa = {.sa_handler = on_sigchld};
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGCHLD, &sa, NULL) < 0) die("sigaction");
 
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, ringfd, 3);
     posix_spawn_file_actions_adddup2(&fa, ackfd, 4);
-    alarm(600); /* a ringer that died leaves the guest halted for good: end the run anyway */
     pid_t ringer;
     char *rargv[] = {argv[4], argv[3], NULL};
     int e = posix_spawn(&ringer, argv[4], &fa, NULL, rargv, environ);
     if (e != 0) { errno = e; die(argv[4]); }
 
+    int status = 0, reaped = 0;
     for (;;) {
         if (ioctl(r.vcpu, KVM_RUN, 0) < 0) {
-            if (errno == EINTR || errno == EAGAIN) continue;
-            die("KVM_RUN");
+            if (errno != EINTR && errno != EAGAIN) die("KVM_RUN");
+            /* The ringer ended before the guest did: it gave up (its message says why). */
+            r.run->immediate_exit = 0;
+            if (waitpid(ringer, &status, WNOHANG) == ringer) { reaped = 1; break; }
+            continue;
         }
         struct kvm_run *run = r.run;
         if (run->exit_reason == KVM_EXIT_IO) {
@@ -103,8 +126,7 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    int status;
-    if (waitpid(ringer, &status, 0) < 0) die("waitpid");
+    if (!reaped && waitpid(ringer, &status, 0) < 0) die("waitpid");
     atomic_store(&stopping, 1);
     if (!hit) pthread_join(slow, NULL);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 2;

@@ -480,7 +480,8 @@ if (MSI_FIGURES.some(want)) {
         const child = spawn(ringer, [String(count)], { stdio: ['ignore', 'pipe', 'inherit', p.ring.fd, p.ack.fd] });
         let out = '';
         child.stdout.setEncoding('latin1').on('data', (d) => { out += d; });
-        const exited = new Promise((resolve) => child.on('close', resolve));
+        // A ringer that gives up on the guest (its message says why) ends the run too.
+        const exited = new Promise((resolve) => child.on('close', (code) => { if (code !== 0) p.machine.stop(); resolve(code); }));
         const r = await p.machine.runAsync();
         const code = await exited;
         if (r.status !== 1 || code !== 0 || !serial.includes(': PASS')) throw new Error(`bench-msi under ${policy}: status ${r.status}, ringer ${code}: ${serial}`);

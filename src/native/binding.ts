@@ -325,6 +325,13 @@ export interface NativeBinding {
   pollerAdd(poller: PollerHandle, eventfd: EventfdHandle | FileHandle, token: number, kickVcpus: VcpuHandle[]): void;
   /** epoll_ctl(DEL). ENOENT if not watched. */
   pollerRemove(poller: PollerHandle, eventfd: EventfdHandle | FileHandle): void;
+  /**
+   * The tokens that became readable and were not yet called back, each once,
+   * in order; they will not be called back. For the JS thread a kick just
+   * brought out of KVM_RUN: it serves them at once instead of through a trip
+   * around the event loop. A closed poller gives [].
+   */
+  pollerTake(poller: PollerHandle): number[];
   /** fcntl(F_DUPFD_CLOEXEC): a file handle owning a duplicate of `fd` (e.g. stdin), for a poller to watch. */
   dupFd(fd: number): FileHandle;
 }

@@ -242,7 +242,33 @@ export class KvmVm implements Vm {
 
   private poller: PollerHandle | null = null;
   private readonly watches = new Map<number, () => void>();
+  /** Tokens of kickOnReadable's fds: Node reads those, so serving them needs the event loop. */
+  private readonly fileTokens = new Set<number>();
   private nextToken = 1;
+
+  /**
+   * After a kick brought a vCPU on this thread out of KVM_RUN: serves the
+   * watches the poller found readable now (pollerTake), instead of through a
+   * trip around the event loop. True when there were some and all are
+   * served; false when there was none (the kick came from elsewhere) or one
+   * needs the event loop (a watched fd that Node reads).
+   */
+  private serveWatchesNow(): boolean {
+    if (!this.poller) return false;
+    const tokens = this.b.pollerTake(this.poller);
+    let loop = tokens.length === 0;
+    let failure: unknown = null;
+    for (const t of tokens) {
+      if (this.fileTokens.has(t)) loop = true;
+      try {
+        this.watches.get(t)?.();
+      } catch (e) {
+        failure ??= e; // the others are still served; the first failure is thrown after them
+      }
+    }
+    if (failure !== null) throw failure;
+    return !loop;
+  }
 
   watchEventFd(eventfd: EventFd, onReadable: () => void, kick: readonly Vcpu[] = []): () => void {
     if (!(eventfd instanceof KvmEventFd)) throw new InvalidArgumentError('eventfd must come from this backend');
@@ -272,8 +298,10 @@ export class KvmVm implements Vm {
       const poller = this.poller;
       // Nothing to do on this thread: the kick already brought the vCPU out, and Node reads the fd.
       this.watches.set(token, () => {});
+      this.fileTokens.add(token);
       return () => {
         if (!this.watches.delete(token)) return;
+        this.fileTokens.delete(token);
         if (this.poller === poller && !poller.closed && !file.closed) this.b.pollerRemove(poller, file.handle);
         file.close();
         this.files.delete(file);
@@ -289,7 +317,7 @@ export class KvmVm implements Vm {
   private readonly files = new Set<Owned<'file'>>();
 
   runVcpus(vcpus: readonly Vcpu[], server: ExitServer, opts: { threads?: boolean } = {}): Promise<DriveEnd> {
-    return this.runsOnThreads(vcpus.length, opts) ? driveOnThreads(vcpus, server) : driveOnThisThread(vcpus[0]!, server);
+    return this.runsOnThreads(vcpus.length, opts) ? driveOnThreads(vcpus, server) : driveOnThisThread(vcpus[0]!, server, () => this.serveWatchesNow());
   }
 
   runVcpusSync(vcpus: readonly Vcpu[], server: ExitServer): DriveEnd {
