@@ -21,6 +21,7 @@
 //   threaded_exit_ratio   exits/s with the vCPU on its own (native) thread ÷ with KVM_RUN on the device thread
 //   invalidate_1_of_2048  per irqfd-cache policy: detaches, route pushes and µs for one IRTE invalidated among 2048 cached
 //   doorbell_policies     per policy: the doorbell-storm guest's rings, hits, userspace wake-ups, fills, pushes
+//   doorbell_reprogram_8, _64  the steady 16-vector storm with an entry reprogrammed every K interrupts
 //   msi_hit_vs_c      ring -> interrupt -> acknowledgement round trips/s of bench-msi.elf with the
 //                     route cached (an irqfd) ÷ scripts/bench/msi-ref.c hit (KVM_IRQFD on an MSI route)
 //   msi_miss_vs_c     the same with --irq-cache none ÷ msi-ref.c miss (read + KVM_SIGNAL_MSI in C)
@@ -441,6 +442,42 @@ if (want('doorbell_load')) {
       }
     }
     print(`doorbell_load_${vectors}`, kvmWhy ? 'sim' : 'kvm', `${count} rings: ${parts.join('; ')}`);
+  }
+}
+
+// doorbell_reprogram_K ------------------------------------------------------------------
+// The steady storm of doorbell_load_16 with an invalidation every K interrupts: doorbell-sink
+// reprograms one MSI-X entry every K interrupts (masked, its vector moved, unmasked), as a
+// driver retargeting an interrupt does. Per policy: rings/s, userspace wake-ups per ring,
+// invalidations, irqfd detaches, fills and route pushes. KVM when it opens, else the sim.
+if (want('doorbell_reprogram_8') || want('doorbell_reprogram_64')) {
+  const { IRQ_CACHE_POLICIES } = await import(join(ROOT, 'dist', 'irq', 'irqfd-cache.js'));
+  for (const k of [8, 64]) {
+    if (!want(`doorbell_reprogram_${k}`)) continue;
+    const parts = [];
+    const count = quick ? 2000 : (kvmWhy ? 10_000 : 200_000);
+    for (const policy of IRQ_CACHE_POLICIES) {
+      const { hypervisor } = openHypervisor(kvmWhy ? 'sim' : 'kvm');
+      let serial = '';
+      const m = new X86Machine({
+        hypervisor, image: readFileSync(join(GUESTS, 'doorbell-sink.elf')), irqchip: 'split', cmdline: `verbose=1 reprogram=${k}`,
+        devices: ['doorbell,vectors=16'], irqCache: policy, doorbellLoad: { rate: 0, count },
+        serialOut: (b) => { serial += Buffer.from(b).toString('latin1'); },
+      });
+      try {
+        const t0 = performance.now();
+        const r = await m.runAsync();
+        const s = m.irqStats();
+        const ms = performance.now() - t0;
+        const re = /interrupts=(\d+) reprogrammed=(\d+)/.exec(serial);
+        if (r.status !== 1 || !re) throw new Error(`doorbell-sink reprogram=${k} exited ${r.status} under ${policy}: ${serial}`);
+        parts.push(`${policy}: ${Math.round(s.rings / (ms / 1000))} rings/s, ${re[1]} interrupts, ${re[2]} reprogrammings, ${(s.misses / s.rings).toFixed(3)} wake-ups/ring, ${s.invalidations} invalidations, ${s.detaches} detaches, ${s.fills} fills, ${s.routePushes} pushes`);
+      } finally {
+        m.close();
+        hypervisor.close();
+      }
+    }
+    print(`doorbell_reprogram_${k}`, kvmWhy ? 'sim' : 'kvm', `${count} rings: ${parts.join('; ')}`);
   }
 }
 
