@@ -26,6 +26,7 @@ export {
 } from './irq/irqfd-cache.js';
 export { VtdUnit, FaultReason, VTD_BASE, type VtdFault } from './iommu/vtd.js';
 export { decodeMsi, encodeCompatMsi, encodeRemappableMsi, type MsiMessage } from './irq/msi.js';
+export type { IrqLine, LineKind } from './irq/line.js';
 export { subscribe, TRACE_NAMES, type TraceEvents, type TraceName } from './trace/events.js';
 export {
   VmmError, InvalidArgumentError, LoaderError, BackendError, BackendUnavailableError, MappingInUseError, ClosedError,

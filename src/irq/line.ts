@@ -15,7 +15,29 @@ export interface IrqSink { setIrq(pin: number, level: boolean): void }
 
 export type LineKind = 'edge' | 'level';
 
-export class EventfdIrqLine {
+/**
+ * An eventfd-backed input line as its users see it: write `trigger` to
+ * assert it; a level line's `resample` is signalled after the guest's EOI.
+ * EventfdIrqLine serves every trigger in userspace; the split irqchip's
+ * edge lines may instead be served by a cached irqfd (src/machine/
+ * split-irqchip.ts), and then `triggers` counts only the events userspace saw.
+ */
+export interface IrqLine {
+  readonly trigger: EventFd;
+  readonly resample: EventFd | null;
+  readonly pin: number;
+  readonly kind: LineKind;
+  /** Trigger events served in userspace (a write of n counts once: eventfds coalesce). */
+  readonly triggers: number;
+  /** Whether a level line is asserted now (an edge line: false). */
+  readonly level: boolean;
+  /** The pin's EOI (level lines): deassert and signal `resample`. */
+  resampled(): void;
+  /** Stops serving and closes the eventfds. Idempotent. */
+  close(): void;
+}
+
+export class EventfdIrqLine implements IrqLine {
   readonly trigger: EventFd;
   readonly resample: EventFd | null;
   /** Trigger events served (a write of n counts once: eventfds coalesce). */

@@ -1,7 +1,8 @@
 /**
  * The machine side of guests/x86/bench-msi.elf's ping-pong (the
  * msi_hit_vs_c / msi_miss_vs_c benchmarks and their test): the split
- * machine with one doorbell vector, the eventfd behind the guest's
+ * machine with one doorbell vector (or an edge line on IOAPIC pin 16),
+ * the eventfd behind the guest's
  * acknowledgement port (an ioeventfd, so an acknowledgement never exits to
  * userspace), and the doorbell's eventfd. A ringer -- scripts/bench/
  * msi-ringer.c in a process of its own, or a watch in this one -- waits
@@ -19,9 +20,10 @@ export const MSI_ACK_PORT = 0x5e0;
 export interface MsiPingPong {
   readonly machine: X86Machine;
   /**
-   * The doorbell's vector 0, handed out as to any writer outside the VMM
-   * (so the machine knows something outside may wake it, and counts no
-   * hits: the ringer knows its rings).
+   * What the ringer writes: the doorbell's vector 0, handed out as to any
+   * writer outside the VMM (so the machine knows something outside may wake
+   * it, and counts no hits: the ringer knows its rings), or the IOAPIC
+   * line's trigger (closed with the machine).
    */
   readonly ring: EventFd;
   /** Counts the guest's acknowledgements: one when ready, then one per interrupt. */
@@ -29,18 +31,32 @@ export interface MsiPingPong {
   close(): void;
 }
 
+/** The IOAPIC pin bench-msi's `ioapic=1` programs. */
+export const MSI_IOAPIC_PIN = 16;
+
 export function openMsiPingPong(o: {
   hypervisor: Hypervisor; image: Uint8Array; count: number; irqCache: IrqCachePolicy; serialOut: (bytes: Uint8Array) => void;
   /** Run the vCPU on a thread of its own (X86MachineOptions.vcpuThreads). */
   vcpuThreads?: boolean;
+  /**
+   * What rings: the doorbell's MSI-X vector 0 (default), or an edge eventfd
+   * line on IOAPIC pin 16 (the guest's `ioapic=1`).
+   */
+  source?: 'doorbell' | 'ioapic';
+  /** The guest's `retarget=K`: it moves the source between two vectors every K interrupts. */
+  retarget?: number;
 }): MsiPingPong {
+  const ioapic = o.source === 'ioapic';
   const machine = new X86Machine({
-    hypervisor: o.hypervisor, image: o.image, memMiB: 64, cmdline: `count=${o.count}`, irqchip: 'split',
-    devices: [{ name: 'doorbell', vectors: 1 }], irqCache: o.irqCache, serialOut: o.serialOut,
+    hypervisor: o.hypervisor, image: o.image, memMiB: 64, irqchip: 'split',
+    cmdline: `count=${o.count}${ioapic ? ' ioapic=1' : ''}${o.retarget ? ` retarget=${o.retarget}` : ''}`,
+    devices: ioapic ? [] : [{ name: 'doorbell', vectors: 1 }], irqCache: o.irqCache, serialOut: o.serialOut,
     ...(o.vcpuThreads !== undefined ? { vcpuThreads: o.vcpuThreads } : {}),
   });
   let ack: EventFd | null = null;
+  let ring: EventFd;
   try {
+    ring = ioapic ? machine.addIrqLine(MSI_IOAPIC_PIN, 'edge').trigger : machine.doorbells[0]!.eventfd(0);
     ack = machine.vm.createEventFd();
     machine.vm.ioeventfd({ eventfd: ack, space: 'pio', address: MSI_ACK_PORT, length: 1 });
   } catch (e) {
@@ -50,7 +66,7 @@ export function openMsiPingPong(o: {
   }
   const ackFd = ack;
   return {
-    machine, ack: ackFd, ring: machine.doorbells[0]!.eventfd(0),
+    machine, ack: ackFd, ring,
     close: () => {
       machine.close(); // the VM's close drops its ioeventfds with it
       ackFd.close();

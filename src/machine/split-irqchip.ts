@@ -12,12 +12,12 @@
  * delivery into one KVM_SET_GSI_ROUTING.
  */
 import type { Msi, Vm } from '../backend/types.js';
-import type { InterruptTranslator } from '../irq/irqfd-cache.js';
+import type { CacheHandle, InterruptTranslator, IrqfdCache } from '../irq/irqfd-cache.js';
 import { GsiRoutingManager } from '../irq/gsi-routing.js';
 import { Ioapic, IOAPIC_PINS } from '../irqchip/ioapic.js';
-import type { MsiMessage } from '../irqchip/rte.js';
+import { rteToMsi, type MsiMessage } from '../irqchip/rte.js';
 import { trace } from '../trace/events.js';
-import { EventfdIrqLine, type LineKind } from '../irq/line.js';
+import { EventfdIrqLine, type IrqLine, type LineKind } from '../irq/line.js';
 import type { EventFd, Vcpu } from '../backend/types.js';
 import type { MmioBus } from './bus.js';
 
@@ -52,8 +52,12 @@ export class SplitIrqchip {
   /** The 8259 pair, when the machine has one: ISA lines 0..15 (but the cascade, 2) reach it too, as on a PC. */
   private pic: { setIrq(n: number, level: boolean): void } | null = null;
   /** Eventfd-backed input lines, by pin: this irqchip serves their triggers and signals their resamples. */
-  private readonly lines = new Map<number, EventfdIrqLine>();
+  private readonly lines = new Map<number, IrqLine>();
   private readonly vmId: number;
+  /** The irqfd cache edge lines become entries of (attachCache). */
+  private cache: IrqfdCache | null = null;
+  /** The cached edge line whose trigger is being served in userspace now: its delivery goes through the cache. */
+  private firing: CachedEdgeLine | null = null;
 
   /** Enables KVM_CAP_SPLIT_IRQCHIP: call before any vCPU exists. */
   static enable(vm: Pick<Vm, 'enableCap'>): void {
@@ -65,7 +69,11 @@ export class SplitIrqchip {
     this.vmId = opts.vmId ?? 0;
     this.routing = new GsiRoutingManager(vm, { reserved: IOAPIC_PINS, maxRoutes: vm.checkExtension('KVM_CAP_IRQ_ROUTING'), vmId: this.vmId });
     this.ioapic = new Ioapic({
-      updateRoute: (pin, msi) => this.routing.set(pin, { type: 'msi', ...this.routeFor(msi) }),
+      updateRoute: (pin, msi) => {
+        this.routing.set(pin, { type: 'msi', ...this.routeFor(msi) });
+        const line = this.lines.get(pin);
+        if (line instanceof CachedEdgeLine) line.rteChanged();
+      },
       deliver: (pin, msi) => this.deliver(pin, msi),
       resample: (pin) => {
         this.lines.get(pin)?.resampled();
@@ -100,6 +108,14 @@ export class SplitIrqchip {
   private deliver(pin: number, msi: MsiMessage): void {
     // Route first (a no-op when unchanged), then the interrupt from the current RTE, translated now.
     this.routing.commit();
+    const cached = this.firing;
+    if (cached && cached.pin === pin && this.cache) {
+      // A cached edge line's trigger, served in userspace: the cache translates, delivers (its trace
+      // event, vmm:irq:deliver, names the source) and -- lazy, if the pin may be cached -- fills.
+      if (this.cacheableMessage(pin) !== null) this.cache.deliver(cached.handle, msi);
+      else if (this.cache.sendMsi(msi, this.opts.sourceId ?? 0, cached.handle.label) < 0) this.faults++;
+      return;
+    }
     let out: MsiMessage = msi;
     if (this.opts.translator) {
       const t = this.opts.translator.translate(msi, this.opts.sourceId ?? 0, true);
@@ -119,6 +135,40 @@ export class SplitIrqchip {
   attachPic(pic: { setIrq(n: number, level: boolean): void }): void { this.pic = pic; }
 
   /**
+   * Attaches the irqfd cache: from then on an edge line (addLine) is one of
+   * its entries, as a device's MSI-X vector is -- the IOAPIC as one MSI
+   * source among others. While the pin's RTE is unmasked and edge (and, for
+   * an ISA pin, no 8259 listens), its cookie is the pin's translated message:
+   * lazy caches it at the first trigger, and a ring then never leaves the
+   * kernel. Reprogramming the RTE invalidates the entry; masking it, or
+   * switching it to level, takes the irqfd out until it may send again; an
+   * interrupt-entry-cache invalidation of its IRTE detaches it as any other.
+   * Level lines stay in userspace: remote IRR and the resample need the EOI here.
+   */
+  attachCache(cache: IrqfdCache): void { this.cache = cache; }
+
+  /** The message a cached edge line on `pin` may send now, or null (masked, level, or an ISA pin the 8259 also hears). */
+  cacheableMessage(pin: number): MsiMessage | null {
+    const r = this.ioapic.rte(pin);
+    if (r.masked || r.level || (this.pic && pin < 16)) return null;
+    return rteToMsi(r);
+  }
+
+  /** The current RTE's message of `pin`, whatever its mask (what a cached entry's route is compared with). */
+  rteMessage(pin: number): MsiMessage { return rteToMsi(this.ioapic.rte(pin)); }
+
+  /** A cached edge line's trigger served in userspace: the pulse, its delivery through the cache. */
+  pulseCached(line: CachedEdgeLine): void {
+    this.firing = line;
+    try {
+      this.setIrq(line.pin, true);
+      this.setIrq(line.pin, false);
+    } finally {
+      this.firing = null;
+    }
+  }
+
+  /**
    * An input line (devices and eventfd lines drive these): the IOAPIC pin of
    * the same number and, for ISA IRQs but the cascade, the 8259's. The one
    * fan-out every source goes through.
@@ -135,10 +185,12 @@ export class SplitIrqchip {
    * pin signals `line.resample` (KVM's resample irqfd does not exist in
    * split mode). Closed by closeLines().
    */
-  addLine(pin: number, kind: LineKind, kick: readonly Vcpu[] = []): EventfdIrqLine {
+  addLine(pin: number, kind: LineKind, kick: readonly Vcpu[] = []): IrqLine {
     const vm = this.opts.vm;
     if (!vm.createEventFd || !vm.watchEventFd) throw new Error('this irqchip\'s VM cannot make eventfds');
-    const line = new EventfdIrqLine(vm as { createEventFd(initial?: number): EventFd; watchEventFd: Vm['watchEventFd'] }, this, pin, kind, kick);
+    const line = kind === 'edge' && this.cache
+      ? new CachedEdgeLine(vm.createEventFd(), this, pin, this.cache, this.opts.sourceId ?? 0)
+      : new EventfdIrqLine(vm as { createEventFd(initial?: number): EventFd; watchEventFd: Vm['watchEventFd'] }, this, pin, kind, kick);
     this.lines.set(pin, line);
     return line;
   }
@@ -155,5 +207,69 @@ export class SplitIrqchip {
   /** KVM_EXIT_IOAPIC_EOI: the guest EOId `vector` on a vCPU (a redelivery pushes routes first). */
   eoi(vector: number): void {
     this.ioapic.eoi(vector);
+  }
+}
+
+const sameMessage = (a: MsiMessage, b: MsiMessage): boolean => a.addressLo === b.addressLo && a.addressHi === b.addressHi && a.data === b.data;
+
+/**
+ * An edge line on an IOAPIC pin served as an irqfd-cache entry (see
+ * SplitIrqchip.attachCache). The cache watches `trigger` while the entry is
+ * not in the kernel and calls `fire` for what it reads: a pulse on the pin,
+ * delivered through the cache. `triggers` counts those; hits are the
+ * kernel's.
+ */
+export class CachedEdgeLine implements IrqLine {
+  readonly trigger: EventFd;
+  readonly resample = null;
+  readonly kind = 'edge';
+  readonly level = false;
+  readonly handle: CacheHandle;
+  triggers = 0;
+  private raw: MsiMessage;
+  private sendable: boolean;
+  private closed = false;
+
+  constructor(trigger: EventFd, private readonly chip: SplitIrqchip, readonly pin: number, private readonly cache: IrqfdCache, sourceId: number) {
+    this.trigger = trigger;
+    this.raw = chip.rteMessage(pin);
+    this.sendable = chip.cacheableMessage(pin) !== null;
+    try {
+      this.handle = cache.add({
+        eventfd: trigger, sourceId, label: `ioapic.pin${pin}`,
+        message: () => chip.cacheableMessage(pin),
+        fire: () => {
+          this.triggers++;
+          chip.pulseCached(this);
+        },
+      });
+    } catch (e) {
+      trigger.close();
+      throw e;
+    }
+  }
+
+  /** The pin's RTE was written: a new message invalidates the entry; a new mask or trigger mode moves the irqfd in or out. */
+  rteChanged(): void {
+    if (this.closed) return;
+    const raw = this.chip.rteMessage(this.pin);
+    const sendable = this.chip.cacheableMessage(this.pin) !== null;
+    if (!sameMessage(raw, this.raw)) {
+      this.raw = raw;
+      this.cache.entryChanged(this.handle);
+    }
+    if (sendable !== this.sendable) {
+      this.sendable = sendable;
+      this.cache.sendableChanged(this.handle);
+    }
+  }
+
+  resampled(): void {}
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.cache.remove(this.handle);
+    this.trigger.close();
   }
 }

@@ -12,7 +12,7 @@ import { DebugExit } from '../devices/debug-exit.js';
 import { trace } from '../trace/events.js';
 import { MmioBus, PioBus } from './bus.js';
 import { SplitIrqchip } from './split-irqchip.js';
-import { EventfdIrqLine, type LineKind } from '../irq/line.js';
+import type { IrqLine, LineKind } from '../irq/line.js';
 import { Pic8259Pair } from '../irqchip/pic8259.js';
 import { FwCfg } from '../devices/fw-cfg.js';
 import { PcTestdevIoport, PcTestdevIrq, PC_TESTDEV_IOPORT, PC_TESTDEV_IRQ_BASE, PC_TESTDEV_IRQ_LINES } from '../devices/pc-testdev.js';
@@ -379,6 +379,7 @@ export class X86Machine {
           kick: () => (this.onThreads ? [] : [this.vcpu]),
         });
         this.irqCache = cache;
+        chip.attachCache(cache);
         devices.forEach((d, i) => {
           const slot = PCI_FIRST_SLOT + i;
           if (d.name === 'doorbell') {
@@ -562,7 +563,7 @@ export class X86Machine {
    * IOAPIC pin, and the 8259's for ISA IRQs); the vCPU is kicked so the
    * event is served at once.
    */
-  addIrqLine(pin: number, kind: LineKind): EventfdIrqLine {
+  addIrqLine(pin: number, kind: LineKind): IrqLine {
     if (!this.irqchip) throw new InvalidArgumentError('IRQ lines need the split irqchip (irqchip: \'split\')');
     if (!Number.isInteger(pin) || pin < 0 || pin >= 24) throw new InvalidArgumentError(`IOAPIC pin ${pin} is outside 0..23`);
     if (this.irqchip.hasLine(pin)) throw new InvalidArgumentError(`IOAPIC pin ${pin} already has a line`);

@@ -114,3 +114,65 @@ function rigVm() {
     signalMsi: () => 1,
   };
 }
+
+describe('split irqchip: edge lines as irqfd-cache entries', () => {
+  async function cachedRig(pic: boolean) {
+    const { SimHypervisor } = await import('../../src/backend/sim/index.js');
+    const { IrqfdCache } = await import('../../src/irq/irqfd-cache.js');
+    const hv = new SimHypervisor();
+    const vm = hv.createVm();
+    SplitIrqchip.enable(vm);
+    const mmio = new MmioBus();
+    const chip = new SplitIrqchip({ vm, mmio });
+    if (pic) chip.attachPic({ setIrq: () => {} });
+    const cache = new IrqfdCache({ vm, routing: chip.routing, policy: 'lazy' });
+    chip.attachCache(cache);
+    const rte = (pin: number, lo: number): void => {
+      mmio.write(IOAPIC_BASE, 4, 0x10 + 2 * pin);
+      mmio.write(IOAPIC_BASE + 0x10, 4, lo);
+    };
+    const ring = async (line: { trigger: { write(v?: number): void } }): Promise<void> => {
+      line.trigger.write(1);
+      await new Promise((r) => setImmediate(r));
+    };
+    return { hv, chip, cache, rte, ring };
+  }
+
+  it('is cached only while its RTE is unmasked and edge; masking keeps the route, a new vector invalidates it', async () => {
+    const { hv, chip, cache, rte, ring } = await cachedRig(false);
+    const line = chip.addLine(16, 'edge');
+    const h = (line as unknown as { handle: { cached: boolean } }).handle;
+    await ring(line); // masked at reset: read in userspace, the edge lost, nothing cached
+    expect([cache.stats.ringsInUserspace, cache.stats.deliveries, h.cached]).toEqual([1, 0, false]);
+    rte(16, 0x41);
+    await ring(line); // the first ring: a miss, delivered, then cached
+    expect([cache.stats.ringsInUserspace, cache.stats.deliveries, cache.stats.fills, h.cached]).toEqual([2, 1, 1, true]);
+    await ring(line); // a hit: the sim's kernel consumed it
+    expect(cache.stats.ringsInUserspace).toBe(2);
+    const pushes = cache.stats.routePushes;
+    const invalidations = cache.stats.invalidations; // 1: programming vector 0x41 changed the reset RTE's message
+    rte(16, 0x10041); // masked: out of the kernel, the route kept
+    expect(h.cached).toBe(false);
+    rte(16, 0x41); // unmasked again: back, no push, no invalidation
+    expect([h.cached, cache.stats.routePushes, cache.stats.invalidations]).toEqual([true, pushes, invalidations]);
+    rte(16, 0x42); // a new vector: invalidated
+    expect([h.cached, cache.stats.invalidations]).toEqual([false, invalidations + 1]);
+    rte(16, 0x8042); // level: served in userspace for good (remote IRR, EOI)
+    await ring(line);
+    expect(h.cached).toBe(false);
+    line.close();
+    expect(line.trigger.closed).toBe(true);
+    hv.close();
+  });
+
+  it('an ISA pin the 8259 also hears is never cached', async () => {
+    const { hv, chip, cache, rte, ring } = await cachedRig(true);
+    const line = chip.addLine(4, 'edge');
+    rte(4, 0x43);
+    await ring(line);
+    await ring(line);
+    expect([cache.stats.ringsInUserspace, cache.stats.deliveries, cache.stats.fills]).toEqual([2, 2, 0]);
+    line.close();
+    hv.close();
+  });
+});
