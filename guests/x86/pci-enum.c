@@ -5,10 +5,17 @@
  * are counted as present, not printed (QEMU's q35 has more of them: VGA,
  * the NIC, the ICH9 functions), and nothing placement-dependent is printed
  * (slots, BAR addresses, interrupt lines), so the transcript is the same
- * under QEMU -machine q35 -device edu. */
+ * under QEMU -machine q35 -device edu. Then the same space through PCIe
+ * ECAM at 0xb0000000, where q35 (and QEMU's firmware) put it: every
+ * function's header reads as through 0xcf8, a write through it reads back
+ * through 0xcf8, and a conventional function's extended space reads all
+ * ones. */
 #include "common/pci.h"
 
 static void say(const char *what, int ok) { puts(what); puts(ok ? ": yes\n" : ": NO\n"); }
+
+#define ECAM_BASE 0xb0000000u
+static volatile uint32_t *ecam32(int dev, int reg) { return (volatile uint32_t *)(ECAM_BASE + ((uint32_t)dev << 15) + (uint32_t)reg); }
 
 
 
@@ -102,6 +109,19 @@ int kmain(uint32_t magic, const struct multiboot_info *mbi) {
     for (int d = 1; d < 32 && absent < 0; d++) if ((cfg_read(d, 0) & 0xffff) == 0xffff) absent = d;
     r = absent > 0 && cfg_read(absent, 0x08) == 0xffffffffu;
     say("an empty slot reads all ones", r); ok &= r;
+    r = 1;
+    for (int d = 0; d < 32; d++)
+        for (int reg = 0; reg < 0x40; reg += 4) r &= *ecam32(d, reg) == cfg_read(d, reg);
+    say("ECAM at 0xb0000000 reads what 0xcf8 reads", r); ok &= r;
+    if (edu > 0) {
+        uint32_t line = cfg_read(edu, 0x3c);
+        *(volatile uint8_t *)ecam32(edu, 0x3c) = 0x5a;
+        r = (cfg_read(edu, 0x3c) & 0xff) == 0x5a;
+        cfg_write(edu, 0x3c, line);
+        say("an ECAM byte write reads back through 0xcf8", r); ok &= r;
+        r = *ecam32(edu, 0x100) == 0xffffffffu;
+        say("edu's extended configuration space reads all ones", r); ok &= r;
+    }
     puts(ok ? "pci-enum: PASS\n" : "pci-enum: FAIL\n");
     return ok ? 0 : 1;
 }

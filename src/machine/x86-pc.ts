@@ -150,6 +150,9 @@ export function parseDeviceSpec(text: string | PciDeviceSpec): PciDeviceSpec {
 }
 /** Where firmware places BARs: the top of the PCI hole, below the IOAPIC. */
 const PCI_MMIO_BASE = 0xfe00_0000;
+/** PCIe ECAM: q35's PCIEXBAR as QEMU's firmware sets it, 256 buses' worth. */
+export const PCI_ECAM_BASE = 0xb000_0000;
+const PCI_ECAM_SIZE = 0x1000_0000;
 /** The first slot for -device devices (00:00.0 is the host bridge). */
 const PCI_FIRST_SLOT = 3;
 
@@ -236,6 +239,11 @@ export class X86Machine {
   readonly pci: PciHost | null = null;
   /** The edu devices, in the order asked for. */
   readonly edus: EduPci[] = [];
+  /**
+   * Whether PCIe ECAM is mapped at PCI_ECAM_BASE (split machines with at
+   * most 2816 MiB of RAM: RAM is one block here, and more would reach it).
+   */
+  readonly hasEcam: boolean = false;
   /** The doorbell devices, in the order asked for. */
   readonly doorbells: DoorbellPci[] = [];
   /** The VM's irqfd cache (irqchip 'split'): every eventfd-backed MSI source goes through it. */
@@ -373,6 +381,10 @@ export class X86Machine {
         const pci = new PciHost({ onGuestError: (what) => trace('vmm:device:guest-error', { vm: this.id, device: 'pci', what }) });
         this.pci = pci;
         this.pio.register(PCI_CONFIG_ADDRESS, 8, pci.ports, 'pci-config');
+        // PCIe ECAM where q35 has it, unless RAM reaches it (more than 2816 MiB: this machine keeps
+        // RAM in one block below 3 GiB; mechanism #1 still works then). `hasEcam` says which.
+        this.hasEcam = size <= PCI_ECAM_BASE;
+        if (this.hasEcam) this.mmio.register(PCI_ECAM_BASE, PCI_ECAM_SIZE, pci.ecam, 'pci-ecam');
         const cache = new IrqfdCache({
           vm: this.vm, routing: chip.routing, policy, vmId: this.id, ...(this.vtd ? { translator: this.vtd } : {}),
           // The poller kicks a vCPU that runs KVM_RUN on this thread, so its event loop serves the ring.

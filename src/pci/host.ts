@@ -12,6 +12,14 @@
  * all ones and drops writes (a master abort, §6.1). Narrower accesses to
  * 0xcf8-0xcfb are not CONFIG_ADDRESS (0xcf9 is the ICH reset control
  * register, not modelled): they read all ones and are dropped.
+ *
+ * `ecam` is the same space through PCI Express's enhanced configuration
+ * access mechanism (PCI Express Base 4.0, §7.2.2), a 256 MiB MMIO window
+ * (q35 places it at 0xb0000000): offset = bus << 20 | device << 15 |
+ * function << 12 | register. Bus 0 only; every function here is
+ * conventional PCI, so registers 0x100-0xfff read all ones and drop writes,
+ * as QEMU answers for a conventional function. Accesses are 1, 2 or 4
+ * bytes, naturally aligned; others are guest errors (all ones, dropped).
  */
 import { InvalidArgumentError } from '../errors.js';
 import { PciFunction } from './function.js';
@@ -54,6 +62,31 @@ export class PciHost {
     read: (offset: number, size: number): number => this.readPort(offset, size),
     write: (offset: number, size: number, value: number): void => this.writePort(offset, size, value),
   };
+
+  /** The ECAM window's device (offsets from its base); see the header. */
+  readonly ecam = {
+    read: (offset: number, size: number): number => {
+      const ones = size >= 4 ? 0xffff_ffff : (1 << (8 * size)) - 1;
+      const t = this.ecamTarget(offset, size, 'read');
+      return t ? t.f.read(t.register, size) : ones;
+    },
+    write: (offset: number, size: number, value: number): void => {
+      const t = this.ecamTarget(offset, size, 'write');
+      if (t) t.f.write(t.register, size, value);
+    },
+  };
+
+  private ecamTarget(offset: number, size: number, what: string): { f: PciFunction; register: number } | null {
+    if ((size !== 1 && size !== 2 && size !== 4) || offset % size !== 0) {
+      this.guestError(`${size}-byte ECAM ${what} at offset 0x${offset.toString(16)} (1, 2 or 4 bytes, aligned)`);
+      return null;
+    }
+    if (offset >>> 20 !== 0) return null; // bus 0 only
+    const register = offset & 0xfff;
+    if (register >= 0x100) return null; // conventional functions: no extended space
+    const f = this.functions.get((offset >>> 12) & 0xff);
+    return f ? { f, register } : null;
+  }
 
   private target(): { f: PciFunction; register: number } | null {
     const a = this.address;

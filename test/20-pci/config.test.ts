@@ -75,6 +75,42 @@ describe('configuration mechanism #1', () => {
   });
 });
 
+describe('PCIe ECAM', () => {
+  const at = (bus: number, dev: number, fn: number, reg: number): number => (bus << 20) | (dev << 15) | (fn << 12) | reg;
+
+  it('reads and writes the same registers as mechanism #1, at every width', () => {
+    const host = new PciHost();
+    expect(host.ecam.read(at(0, 0, 0, 0), 4)).toBe(0x29c0_8086);
+    expect(host.ecam.read(at(0, 0, 0, 2), 2)).toBe(0x29c0);
+    expect(host.ecam.read(at(0, 0, 0, 0x0b), 1)).toBe(0x06);
+    host.ecam.write(at(0, 0, 0, 0x3c), 1, 0x5a);
+    host.ports.write(0, 4, 0x8000_003c);
+    expect(host.ports.read(4, 1)).toBe(0x5a);
+  });
+
+  it('another bus, an empty slot, a conventional function\'s extended space: all ones, writes dropped', () => {
+    const host = new PciHost();
+    expect(host.ecam.read(at(1, 0, 0, 0), 4)).toBe(0xffff_ffff);
+    expect(host.ecam.read(at(0, 5, 0, 0), 2)).toBe(0xffff);
+    expect(host.ecam.read(at(0, 0, 0, 0x100), 4)).toBe(0xffff_ffff);
+    const line = host.ecam.read(at(0, 0, 0, 0x3c), 1);
+    host.ecam.write(at(0, 0, 0, 0x13c), 1, line ^ 0x77); // not the interrupt line at 0x3c
+    expect(host.ecam.read(at(0, 0, 0, 0x3c), 1)).toBe(line);
+  });
+
+  it('a misaligned or odd-sized access is a counted guest error: all ones, nothing written, no throw', () => {
+    const errors: string[] = [];
+    const host = new PciHost({ onGuestError: (w) => errors.push(w) });
+    expect(host.ecam.read(at(0, 0, 0, 1), 4)).toBe(0xffff_ffff);
+    expect(host.ecam.read(at(0, 0, 0, 0), 8)).toBe(0xffff_ffff);
+    const before = host.ecam.read(at(0, 0, 0, 0x3c), 4);
+    host.ecam.write(at(0, 0, 0, 0x3d), 2, 0x1234);
+    expect(host.ecam.read(at(0, 0, 0, 0x3c), 4)).toBe(before);
+    expect(errors).toHaveLength(3);
+    expect(host.guestErrors).toBe(3);
+  });
+});
+
 describe('type-0 header', () => {
   it('BAR sizing: all ones written, the size mask and type bits read back', () => {
     const f = new PciFunction(EDU_LIKE);
