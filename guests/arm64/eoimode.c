@@ -5,7 +5,6 @@
 #include "common/gic.h"
 
 #define UART_IRQ 33
-static int active(uint32_t id) { return (gicd_read(GICD_ISACTIVER + (id / 32) * 4) >> (id % 32)) & 1; }
 static void soft_pend(uint32_t id) { gicd_write(GICD_ISPENDR + (id / 32) * 4, 1u << (id % 32)); }
 
 int main(uint64_t dtb) {
@@ -29,7 +28,7 @@ int main(uint64_t dtb) {
     check((gicc_read(GICC_RPR) & 0xff) == 0x80, "running priority is the SPI's");
     gicc_write(GICC_EOIR, iar);
     check((gicc_read(GICC_RPR) & 0xff) == 0xff, "EOIR drops the priority");
-    check(active(UART_IRQ), "EOIR leaves it active (EOImode 1)");
+    check(gic_active(UART_IRQ), "EOIR leaves it active (EOImode 1)");
     check((gicc_read(GICC_IAR) & 0x3ff) == GIC_SPURIOUS, "an active interrupt is not taken again");
     gicd_write(GICD_SGIR, (2u << 24) | 3);
     uint32_t iar3 = gicc_read(GICC_IAR);
@@ -42,19 +41,19 @@ int main(uint64_t dtb) {
     check((gicc_read(GICC_RPR) & 0xff) == 0x80, "priority drop back to 0x80");
     gicc_write(GICC_EOIR, iar3);
     check((gicc_read(GICC_RPR) & 0xff) == 0xff, "and back to idle");
-    check(active(3) && active(4) && active(UART_IRQ), "all three still active");
+    check(gic_active(3) && gic_active(4) && gic_active(UART_IRQ), "all three still active");
     gicc_write(GICC_DIR, iar4);
-    check(!active(4) && active(3), "DIR deactivates SGI 4 only");
+    check(!gic_active(4) && gic_active(3), "DIR deactivates SGI 4 only");
     gicc_write(GICC_DIR, iar3);
     gicc_write(GICC_DIR, iar);
-    check(!active(3) && !active(UART_IRQ), "DIR deactivates the SGI 3 and the SPI");
+    check(!gic_active(3) && !gic_active(UART_IRQ), "DIR deactivates the SGI 3 and the SPI");
 
     gicc_write(GICC_CTLR, 1);                /* EOImode = 0 */
     soft_pend(UART_IRQ);
     iar = gicc_read(GICC_IAR);
     check(iar == UART_IRQ, "EOImode 0: SPI taken");
     gicc_write(GICC_EOIR, iar);
-    check(!active(UART_IRQ) && (gicc_read(GICC_RPR) & 0xff) == 0xff, "EOImode 0: EOIR drops and deactivates");
+    check(!gic_active(UART_IRQ) && (gicc_read(GICC_RPR) & 0xff) == 0xff, "EOImode 0: EOIR drops and deactivates");
     puts("eoimode: done\n");
     return 0;
 }

@@ -11,8 +11,6 @@ extern char secondary_entry[];
 static volatile uint32_t cpu1_up, cpu1_go, cpu1_sent;
 
 static void line(int high) { mmio_write32(UART_IMSC, high ? (1u << 5) : 0); }
-static int pending(uint32_t id) { return (gicd_read(GICD_ISPENDR + (id / 32) * 4) >> (id % 32)) & 1; }
-static int active(uint32_t id) { return (gicd_read(GICD_ISACTIVER + (id / 32) * 4) >> (id % 32)) & 1; }
 static uint8_t sgi_sources(uint32_t sgi) { return mmio_read8(GICD_BASE + GICD_SPENDSGIR + sgi); }
 static void set_edge(uint32_t id, int edge) { gic_config(id, 0x80, 0, edge); }
 
@@ -41,51 +39,51 @@ int main(uint64_t dtb) {
     set_edge(UART_IRQ, 1);
     line(1);
     line(0);
-    check(pending(UART_IRQ), "edge: a rising edge latches pending, distributor and interrupt disabled");
+    check(gic_pending(UART_IRQ), "edge: a rising edge latches pending, distributor and interrupt disabled");
     gicd_write(GICD_ICPENDR + 4, 1u << 1);
-    check(!pending(UART_IRQ), "edge: ICPENDR clears the latch");
+    check(!gic_pending(UART_IRQ), "edge: ICPENDR clears the latch");
 
     set_edge(UART_IRQ, 0);
     line(1);
-    check(pending(UART_IRQ), "level: pending while the line is high, distributor disabled");
+    check(gic_pending(UART_IRQ), "level: pending while the line is high, distributor disabled");
     line(0);
-    check(!pending(UART_IRQ), "level: not pending once the line is low");
+    check(!gic_pending(UART_IRQ), "level: not pending once the line is low");
 
     gicd_write(GICD_ISPENDR + 4, 1u << 1);
-    check(pending(UART_IRQ), "level: a soft pend holds with the line low");
+    check(gic_pending(UART_IRQ), "level: a soft pend holds with the line low");
 
     gic_enable(UART_IRQ);
     gic_dist_enable();
     iar = gicc_read(GICC_IAR);
     check((iar & 0x3ff) == UART_IRQ, "the soft-pended level interrupt is acknowledged");
-    check(!pending(UART_IRQ) && active(UART_IRQ), "ack of a level interrupt: pending = line (low), active");
+    check(!gic_pending(UART_IRQ) && gic_active(UART_IRQ), "ack of a level interrupt: pending = line (low), active");
     gicc_write(GICC_EOIR, iar);
-    check(!active(UART_IRQ), "EOI deactivates");
+    check(!gic_active(UART_IRQ), "EOI deactivates");
 
     line(1);
     iar = gicc_read(GICC_IAR);
     check((iar & 0x3ff) == UART_IRQ, "the high level line is acknowledged");
-    check(pending(UART_IRQ) && active(UART_IRQ), "ack of a level interrupt: pending = line (high), active and pending");
+    check(gic_pending(UART_IRQ) && gic_active(UART_IRQ), "ack of a level interrupt: pending = line (high), active and pending");
     check((gicc_read(GICC_IAR) & 0x3ff) == GIC_SPURIOUS, "an active interrupt is not taken again: 1023");
     gicd_write(GICD_ICPENDR + 4, 1u << 1);
-    check(pending(UART_IRQ), "ICPENDR cannot clear a level interrupt whose line is high");
+    check(gic_pending(UART_IRQ), "ICPENDR cannot clear a level interrupt whose line is high");
     line(0);
-    check(!pending(UART_IRQ) && active(UART_IRQ), "the line falls: not pending, still active");
+    check(!gic_pending(UART_IRQ) && gic_active(UART_IRQ), "the line falls: not pending, still active");
     gic_disable(UART_IRQ);
-    check(active(UART_IRQ), "disabling keeps active");
+    check(gic_active(UART_IRQ), "disabling keeps active");
     gicd_write(GICD_ICPENDR + 4, 1u << 1);
-    check(active(UART_IRQ), "ICPENDR keeps active");
+    check(gic_active(UART_IRQ), "ICPENDR keeps active");
     gicc_write(GICC_EOIR, iar);
-    check(!active(UART_IRQ), "EOI of the disabled interrupt deactivates it");
+    check(!gic_active(UART_IRQ), "EOI of the disabled interrupt deactivates it");
     gic_enable(UART_IRQ);
 
     set_edge(UART_IRQ, 1);
     line(1);
     iar = gicc_read(GICC_IAR);
-    check((iar & 0x3ff) == UART_IRQ && !pending(UART_IRQ) && active(UART_IRQ), "ack of an edge interrupt: not pending, active");
+    check((iar & 0x3ff) == UART_IRQ && !gic_pending(UART_IRQ) && gic_active(UART_IRQ), "ack of an edge interrupt: not pending, active");
     line(0);
     line(1);
-    check(pending(UART_IRQ) && active(UART_IRQ), "a new edge while active: active and pending");
+    check(gic_pending(UART_IRQ) && gic_active(UART_IRQ), "a new edge while active: active and pending");
     gicc_write(GICC_EOIR, iar);
     iar = gicc_read(GICC_IAR);
     check((iar & 0x3ff) == UART_IRQ, "the edge latched while active is taken after EOI");

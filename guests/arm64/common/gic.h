@@ -45,6 +45,8 @@ static inline void gic_config(uint32_t id, uint8_t prio, uint32_t cpu, int edge)
 }
 static inline void gic_enable(uint32_t id) { gicd_write(GICD_ISENABLER + (id / 32) * 4, 1u << (id % 32)); }
 static inline void gic_disable(uint32_t id) { gicd_write(GICD_ICENABLER + (id / 32) * 4, 1u << (id % 32)); }
+static inline int gic_pending(uint32_t id) { return (gicd_read(GICD_ISPENDR + (id / 32) * 4) >> (id % 32)) & 1; }
+static inline int gic_active(uint32_t id) { return (gicd_read(GICD_ISACTIVER + (id / 32) * 4) >> (id % 32)) & 1; }
 static inline void gic_cpu_init(void) { gicc_write(GICC_PMR, 0xff); gicc_write(GICC_BPR, 0); gicc_write(GICC_CTLR, 1); }
 static inline void gic_dist_enable(void) { gicd_write(GICD_CTLR, 1); }
 #endif
