@@ -6,7 +6,7 @@
  * threads of their own, round robin), the machine what each exit means.
  */
 import type { ExitServer } from '../backend/driver.js';
-import type { Vcpu, VcpuExit } from '../backend/types.js';
+import type { Vcpu, VcpuExit, Vm } from '../backend/types.js';
 import { performance } from 'node:perf_hooks';
 import { channel } from '../trace/events.js';
 import { readLe, writeLe, type MmioBus, type PioBus } from './bus.js';
@@ -20,6 +20,28 @@ export type StopReason =
   | { kind: 'stopped' }
   | { kind: 'signal'; signal: 'SIGINT' | 'SIGTERM' }
   | { kind: 'vcpu-error'; exit: VcpuExit };
+
+/**
+ * The input fds a machine watches so that input reaches a guest halted
+ * inside KVM_RUN (Vm.kickOnReadable). `count`: how many are watched now;
+ * while any is, something outside may still wake the guest.
+ */
+export class InputWatches {
+  count = 0;
+
+  /** Watches `fd`, kicking `kick` when it becomes readable; the returned unwatch is idempotent. */
+  watch(vm: Pick<Vm, 'kickOnReadable'>, fd: number, kick: readonly Vcpu[]): () => void {
+    const unwatch = vm.kickOnReadable(fd, kick);
+    this.count++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.count--;
+      unwatch();
+    };
+  }
+}
 
 export interface RunContext {
   pio: PioBus;

@@ -22,7 +22,7 @@ import { DoorbellPci } from './doorbell-pci.js';
 import { IrqfdCache, IRQ_CACHE_POLICIES, type IrqCachePolicy, type IrqCacheStats } from '../irq/irqfd-cache.js';
 import { DOORBELL_MAX_VECTORS } from '../devices/doorbell.js';
 import { VtdUnit, VTD_BASE, VTD_SIZE, IOAPIC_SOURCE_ID, type VtdFault } from '../iommu/vtd.js';
-import { exitServer, type RunContext, type StopReason } from './run-loop.js';
+import { exitServer, InputWatches, type RunContext, type StopReason } from './run-loop.js';
 import type { DriveEnd, ExitServer } from '../backend/driver.js';
 
 export const UART_BASE = 0x3f8;
@@ -421,7 +421,7 @@ export class X86Machine {
       this.ctx = {
         pio: this.pio, mmio: this.mmio, stop: null, exits: 0, vmId: this.id,
         // Eventfds that writers outside the VMM hold may wake a halted guest.
-        mayWake: () => (this.irqchip?.lineCount ?? 0) > 0 || this.inputWatches > 0 || this.doorbells.some((d) => d.exported || d.loading),
+        mayWake: () => (this.irqchip?.lineCount ?? 0) > 0 || this.inputs.count > 0 || this.doorbells.some((d) => d.exported || d.loading),
         ...(chip ? { onIoapicEoi: (v: number) => chip.eoi(v), beforeRun: (v: Vcpu) => this.extInt(v) } : {}),
       };
       this.server = exitServer(this.ctx);
@@ -448,7 +448,7 @@ export class X86Machine {
    * runAsync() there.
    */
   run(): RunResult {
-    if ((this.irqchip?.lineCount ?? 0) > 0 || this.inputWatches > 0 || this.doorbells.length > 0) {
+    if ((this.irqchip?.lineCount ?? 0) > 0 || this.inputs.count > 0 || this.doorbells.length > 0) {
       throw new InvalidArgumentError('this machine has eventfd lines, doorbells or watched input, served only by the event loop: use runAsync()');
     }
     return this.finish(this.vm.runVcpusSync(this.vcpus, this.server));
@@ -500,19 +500,11 @@ export class X86Machine {
    * unwatch function.
    */
   wakeOnInput(fd: number): () => void {
-    const unwatch = this.vm.kickOnReadable(fd, this.onThreads ? [] : [this.vcpu]);
-    this.inputWatches++;
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      this.inputWatches--;
-      unwatch();
-    };
+    return this.inputs.watch(this.vm, fd, this.onThreads ? [] : [this.vcpu]);
   }
 
   /** Input sources that may still wake a halted guest (wakeOnInput). */
-  private inputWatches = 0;
+  private readonly inputs = new InputWatches();
 
   private pumpSerialIn(): void {
     const n = Math.min(this.uart.rxSpace, this.serialQueue.length);

@@ -21,7 +21,7 @@ import { EventfdIrqLine, type LineKind } from '../../irq/line.js';
 import { loadArm64 } from '../../loader/arm64-image.js';
 import { trace, tracing } from '../../trace/events.js';
 import { MmioBus, PioBus } from '../bus.js';
-import { exitServer, type RunContext, type StopReason } from '../run-loop.js';
+import { exitServer, InputWatches, type RunContext, type StopReason } from '../run-loop.js';
 import { exitStatusFor, type RunResult } from '../x86-pc.js';
 import {
   DEBUG_EXIT_BASE, DEBUG_EXIT_SIZE, FIRST_FREE_SPI, GICC_BASE, GICC_SIZE, GICD_BASE, GICD_SIZE, GIC_SPIS, MAX_CPUS, MAX_MEM_MIB,
@@ -68,7 +68,8 @@ export class Arm64Machine {
   private readonly lastLevels: number[];
   private readonly serialPending: number[] = [];
   private readonly serialQueue: number[] = [];
-  private inputWatches = 0;
+  /** Input sources that may still wake a halted guest (wakeOnInput). */
+  private readonly inputs = new InputWatches();
   private closed = false;
 
   constructor(private readonly opts: Arm64MachineOptions) {
@@ -162,7 +163,7 @@ export class Arm64Machine {
       this.ctx = {
         pio: new PioBus(this.id), mmio: this.mmio, stop: null, exits: 0, vmId: this.id, current: null,
         afterRun: (v) => this.syncDeviceIrqLevel(v),
-        mayWake: () => this.lines.size > 0 || this.inputWatches > 0 || this.testdev.active,
+        mayWake: () => this.lines.size > 0 || this.inputs.count > 0 || this.testdev.active,
       };
       this.server = exitServer(this.ctx);
     } catch (e) {
@@ -215,15 +216,7 @@ export class Arm64Machine {
 
   /** As X86Machine.wakeOnInput: input on `fd` kicks a vCPU halted in KVM_RUN on this thread. */
   wakeOnInput(fd: number): () => void {
-    const unwatch = this.vm.kickOnReadable(fd, this.onThreads ? [] : [this.vcpus[0]!]);
-    this.inputWatches++;
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      this.inputWatches--;
-      unwatch();
-    };
+    return this.inputs.watch(this.vm, fd, this.onThreads ? [] : [this.vcpus[0]!]);
   }
 
   private get onThreads(): boolean {
@@ -248,7 +241,7 @@ export class Arm64Machine {
 
   /** Runs the guest until it stops, synchronously. Refused with eventfd lines or watched input (use runAsync). */
   run(): RunResult {
-    if (this.lines.size > 0 || this.inputWatches > 0 || this.testdev.active) throw new InvalidArgumentError('this machine has eventfd lines or watched input, served only by the event loop: use runAsync()');
+    if (this.lines.size > 0 || this.inputs.count > 0 || this.testdev.active) throw new InvalidArgumentError('this machine has eventfd lines or watched input, served only by the event loop: use runAsync()');
     return this.finish(this.vm.runVcpusSync(this.vcpus, this.server));
   }
 
