@@ -134,11 +134,8 @@ export class SimA64Vcpu implements Vcpu {
 
   runOnThread(): Promise<VcpuExit> {
     this.onThread = true;
-    try {
-      return Promise.resolve(this.runSlice());
-    } catch (e) {
-      return Promise.reject(e as Error);
-    }
+    // The executor runs now, synchronously: a throw becomes the rejection.
+    return new Promise((resolve) => resolve(this.runSlice()));
   }
 
   /** Every return publishes the levels, as KVM's kvm_timer_update_run at the end of KVM_RUN. */

@@ -188,11 +188,8 @@ export class SimVcpu implements Vcpu {
   /** The sim has no threads: one slice (or up to the next exit), resolved at once. */
   runOnThread(): Promise<VcpuExit> {
     this.onThread = true;
-    try {
-      return Promise.resolve(this.runSlice());
-    } catch (e) {
-      return Promise.reject(e as Error);
-    }
+    // The executor runs now, synchronously: a throw becomes the rejection.
+    return new Promise((resolve) => resolve(this.runSlice()));
   }
 
   kick(): void { this.kickPending = true; }
