@@ -111,14 +111,7 @@ int main(int argc, char **argv) {
         }
         struct kvm_run *run = r.run;
         if (run->exit_reason == KVM_EXIT_IO) {
-            uint8_t *d = (uint8_t *)run + run->io.data_offset;
-            uint16_t p = run->io.port;
-            if (run->io.direction == KVM_EXIT_IO_OUT) {
-                if (p == 0x3f8) fputc(d[0], stderr);
-                else if (p == 0xf4) break;
-            } else {
-                memset(d, p == 0x3fd ? 0x60 : 0, run->io.size * run->io.count);
-            }
+            if (ref_serve_io(run, stderr)) break;
         } else if (run->exit_reason == KVM_EXIT_MMIO) {
             if (!run->mmio.is_write) memset(run->mmio.data, 0, sizeof run->mmio.data);
         } else if (run->exit_reason != KVM_EXIT_IOAPIC_EOI && run->exit_reason != KVM_EXIT_INTR) {

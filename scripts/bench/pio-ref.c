@@ -25,15 +25,8 @@ int main(int argc, char **argv) {
         }
         exits++;
         if (run->exit_reason == KVM_EXIT_IO) {
-            uint8_t *d = (uint8_t *)run + run->io.data_offset;
-            uint16_t p = run->io.port;
-            if (run->io.direction == KVM_EXIT_IO_OUT) {
-                if (p == 0x80) port80++;
-                else if (p == 0x3f8) putchar(d[0]);
-                else if (p == 0xf4) break;
-            } else {
-                d[0] = p == 0x3fd ? 0x60 : 0;
-            }
+            if (run->io.port == 0x80 && run->io.direction == KVM_EXIT_IO_OUT) port80++;
+            else if (ref_serve_io(run, stdout)) break;
         } else if (run->exit_reason == KVM_EXIT_HLT) {
             break;
         } else {
