@@ -56,6 +56,19 @@ const cpuField = (k) => new RegExp(`^${k}\\s*:\\s*(.*)$`, 'm').exec(cpuinfo)?.[1
 const VENDOR = cpuField('vendor_id') === 'GenuineIntel' ? 'Intel' : cpuField('vendor_id') === 'AuthenticAMD' ? 'AMD' : cpuField('vendor_id');
 console.log(`cpu=${VENDOR}  # ${cpuField('vendor_id')} family ${cpuField('cpu family')} model ${cpuField('model')}: ${cpuField('model name')}`);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/**
+ * Samples `a` and `b` alternately, `reps` times each: this nested host's speed wanders by ±15%
+ * from run to run, for the references and for us alike. The best of each side, and the medians.
+ */
+async function alternate(reps, a, b) {
+  const as = [];
+  const bs = [];
+  for (let i = 0; i < reps; i++) {
+    as.push(await a());
+    bs.push(await b());
+  }
+  return { a: Math.max(...as), b: Math.max(...bs), aMedian: median(as), bMedian: median(bs) };
+}
 const print = (name, value, note = '') => console.log(`${name}=${value}${note ? `  # ${note}` : ''}`);
 
 /** Wall time of a whole process in ms; it must exit with `status` (a guest's debug-exit status). */
@@ -99,22 +112,14 @@ if (EXIT_FIGURES.some(want)) {
       if (!m) throw new Error(`pio-ref printed no figures:\n${out}`);
       return Number(m[1]);
     };
-    // The nested host's exit cost wanders by ±15% from run to run for C and for us alike:
-    // alternate, and compare the best run of each side; the medians go in the note.
-    const compare = (name, reps, ours, what) => {
-      const cRates = [];
-      const rates = [];
-      for (let i = 0; i < reps; i++) {
-        cRates.push(cRate());
-        rates.push(ours());
-      }
-      const c = Math.max(...cRates);
-      const v = Math.max(...rates);
-      print(name, (v / c).toFixed(3),
-        `${VENDOR}; best of ${reps}: ${what} ${Math.round(v)} vs C ${Math.round(c)} exits/s; medians ${Math.round(median(rates))} vs ${Math.round(median(cRates))} (${(median(rates) / median(cRates)).toFixed(3)}); count=${count}`);
+    // Alternated with C; the best run of each side compared, the medians in the note.
+    const compare = async (name, reps, ours, what) => {
+      const x = await alternate(reps, cRate, ours);
+      print(name, (x.b / x.a).toFixed(3),
+        `${VENDOR}; best of ${reps}: ${what} ${Math.round(x.b)} vs C ${Math.round(x.a)} exits/s; medians ${Math.round(x.bMedian)} vs ${Math.round(x.aMedian)} (${(x.bMedian / x.aMedian).toFixed(3)}); count=${count}`);
     };
     if (want('exit_ratio_vs_c')) {
-      compare('exit_ratio_vs_c', quick ? 3 : 11, () => {
+      await compare('exit_ratio_vs_c', quick ? 3 : 11, () => {
         const r = runInProcess('kvm', elf, `count=${count}`);
         return r.exits / r.seconds;
       }, 'in-process');
@@ -132,7 +137,7 @@ if (EXIT_FIGURES.some(want)) {
         if (r.status !== 1 || !stopped) throw new Error(`vmm run bench-pio exited ${r.status}: ${r.stderr}`);
         return { ms, exits: stopped.exits };
       };
-      compare('exit_ratio_cli_vs_c', quick ? 3 : 5, () => {
+      await compare('exit_ratio_cli_vs_c', quick ? 3 : 5, () => {
         const base = cli(1);
         const full = cli(count);
         return (full.exits - base.exits) / ((full.ms - base.ms) / 1000);
@@ -143,8 +148,10 @@ if (EXIT_FIGURES.some(want)) {
       const b = loadBinding();
       const K = b.constants;
       const L = b.layout.kvm_run;
-      compare('exit_ratio_bare_vs_c', quick ? 3 : 11, () => {
-        // The machine only sets the VM up; then nothing but run() and the exit's port.
+      await compare('exit_ratio_bare_vs_c', quick ? 3 : 11, () => {
+        // The machine only sets the VM up; then nothing but run(), the exit's port and -- for the
+        // guest's prints -- its reads answered as pio-ref answers them (the UART's LSR ready, else 0):
+        // unanswered, the guest's first putc polled LSR for ever.
         const { hypervisor } = openHypervisor('kvm');
         const m = new X86Machine({ hypervisor, image: readFileSync(elf), memMiB: 64, cmdline: `count=${count}`, serialOut: () => {}, irqchip: 'none' });
         try {
@@ -155,7 +162,11 @@ if (EXIT_FIGURES.some(want)) {
           for (;;) {
             const r = run();
             exits++;
-            if (r === 0 && dv.getUint32(L.exit_reason, true) === K.KVM_EXIT_IO && dv.getUint16(L.io_port, true) === 0xf4) break;
+            if (r === 0 && dv.getUint32(L.exit_reason, true) === K.KVM_EXIT_IO) {
+              const port = dv.getUint16(L.io_port, true);
+              if (port === 0xf4) break;
+              if (dv.getUint8(L.io_direction) === K.KVM_EXIT_IO_IN) dv.setUint8(dv.getUint32(L.io_data_offset, true), port === 0x3fd ? 0x60 : 0);
+            }
             if (r < 0) dv.setUint8(L.immediate_exit, 0);
           }
           return exits / ((performance.now() - t0) / 1000);
@@ -309,14 +320,9 @@ if (want('threaded_exit_ratio')) {
         hypervisor.close();
       }
     };
-    const main = [], threaded = [];
-    for (let i = 0; i < reps; i++) {
-      main.push(await rate(false));
-      threaded.push(await rate(true));
-    }
-    const t = Math.max(...threaded), mm = Math.max(...main);
-    print('threaded_exit_ratio', (t / mm).toFixed(3),
-      `best of ${reps}: threaded ${Math.round(t)} vs device thread ${Math.round(mm)} exits/s; count=${count}`);
+    const x = await alternate(reps, () => rate(false), () => rate(true));
+    print('threaded_exit_ratio', (x.b / x.a).toFixed(3),
+      `best of ${reps}: threaded ${Math.round(x.b)} vs device thread ${Math.round(x.a)} exits/s; count=${count}`);
   }
 }
 
@@ -414,71 +420,55 @@ if (want('doorbell_policies')) {
   print('doorbell_policies', kvmWhy ? 'sim' : 'kvm', parts.join('; '));
 }
 
-// doorbell_load ------------------------------------------------------------------------
-// A steady storm: doorbell-sink.elf under --doorbell-load (N rings from another thread, as fast
-// as they go) with 16 vectors and with 2048 vectors round robin, per policy: rings per second
-// of wall time, userspace wake-ups per ring, fills and route pushes. KVM when it opens, else the sim.
-if (want('doorbell_load')) {
+// doorbell_load, doorbell_reprogram_K ---------------------------------------------------------
+// Steady storms: doorbell-sink.elf under --doorbell-load (N rings from another thread, as fast as
+// they go), under each policy, on KVM when it opens, else the sim; each line gives per policy the
+// rings per second of wall time and what `describe` says of the cache's counters.
+//   doorbell_load_16, doorbell_load_2048: 16 vectors, and 2048 round robin: userspace wake-ups
+//     per ring, fills and route pushes.
+//   doorbell_reprogram_8, _64: 16 vectors with an invalidation every K interrupts -- the guest
+//     reprograms one MSI-X entry every K interrupts (masked, its vector moved, unmasked), as a
+//     driver retargeting an interrupt does: also invalidations and irqfd detaches.
+const stormCount = quick ? 2000 : (kvmWhy ? 10_000 : 200_000);
+async function sinkStorms(vectors, cmdline, describe) {
   const { IRQ_CACHE_POLICIES } = await import(join(ROOT, 'dist', 'irq', 'irqfd-cache.js'));
-  for (const vectors of [16, 2048]) {
-    const parts = [];
-    const count = quick ? 2000 : (kvmWhy ? 10_000 : 200_000);
-    for (const policy of IRQ_CACHE_POLICIES) {
-      const { hypervisor } = openHypervisor(kvmWhy ? 'sim' : 'kvm');
-      const m = new X86Machine({
-        hypervisor, image: readFileSync(join(GUESTS, 'doorbell-sink.elf')), irqchip: 'split',
-        devices: [`doorbell,vectors=${vectors}`], irqCache: policy, doorbellLoad: { rate: 0, count }, serialOut: () => {},
-      });
-      try {
-        const t0 = performance.now();
-        const r = await m.runAsync();
-        const s = m.irqStats();
-        const ms = performance.now() - t0;
-        if (r.status !== 1) throw new Error(`doorbell-sink exited ${r.status} under ${policy}`);
-        parts.push(`${policy}: ${Math.round(s.rings / (ms / 1000))} rings/s, ${(s.misses / s.rings).toFixed(3)} wake-ups/ring, ${s.fills} fills, ${s.routePushes} pushes`);
-      } finally {
-        m.close();
-        hypervisor.close();
-      }
+  const parts = [];
+  for (const policy of IRQ_CACHE_POLICIES) {
+    const { hypervisor } = openHypervisor(kvmWhy ? 'sim' : 'kvm');
+    let serial = '';
+    const m = new X86Machine({
+      hypervisor, image: readFileSync(join(GUESTS, 'doorbell-sink.elf')), irqchip: 'split', cmdline,
+      devices: [`doorbell,vectors=${vectors}`], irqCache: policy, doorbellLoad: { rate: 0, count: stormCount },
+      serialOut: (b) => { serial += Buffer.from(b).toString('latin1'); },
+    });
+    try {
+      const t0 = performance.now();
+      const r = await m.runAsync();
+      const s = m.irqStats();
+      const ms = performance.now() - t0;
+      if (r.status !== 1) throw new Error(`doorbell-sink ${cmdline} exited ${r.status} under ${policy}: ${serial}`);
+      parts.push(`${policy}: ${Math.round(s.rings / (ms / 1000))} rings/s, ${describe(s, serial)}`);
+    } finally {
+      m.close();
+      hypervisor.close();
     }
-    print(`doorbell_load_${vectors}`, kvmWhy ? 'sim' : 'kvm', `${count} rings: ${parts.join('; ')}`);
+  }
+  return `${stormCount} rings: ${parts.join('; ')}`;
+}
+const wakeUps = (s) => `${(s.misses / s.rings).toFixed(3)} wake-ups/ring`;
+if (want('doorbell_load')) {
+  for (const vectors of [16, 2048]) {
+    print(`doorbell_load_${vectors}`, kvmWhy ? 'sim' : 'kvm',
+      await sinkStorms(vectors, '', (s) => `${wakeUps(s)}, ${s.fills} fills, ${s.routePushes} pushes`));
   }
 }
-
-// doorbell_reprogram_K ------------------------------------------------------------------
-// The steady storm of doorbell_load_16 with an invalidation every K interrupts: doorbell-sink
-// reprograms one MSI-X entry every K interrupts (masked, its vector moved, unmasked), as a
-// driver retargeting an interrupt does. Per policy: rings/s, userspace wake-ups per ring,
-// invalidations, irqfd detaches, fills and route pushes. KVM when it opens, else the sim.
-if (want('doorbell_reprogram_8') || want('doorbell_reprogram_64')) {
-  const { IRQ_CACHE_POLICIES } = await import(join(ROOT, 'dist', 'irq', 'irqfd-cache.js'));
-  for (const k of [8, 64]) {
-    if (!want(`doorbell_reprogram_${k}`)) continue;
-    const parts = [];
-    const count = quick ? 2000 : (kvmWhy ? 10_000 : 200_000);
-    for (const policy of IRQ_CACHE_POLICIES) {
-      const { hypervisor } = openHypervisor(kvmWhy ? 'sim' : 'kvm');
-      let serial = '';
-      const m = new X86Machine({
-        hypervisor, image: readFileSync(join(GUESTS, 'doorbell-sink.elf')), irqchip: 'split', cmdline: `verbose=1 reprogram=${k}`,
-        devices: ['doorbell,vectors=16'], irqCache: policy, doorbellLoad: { rate: 0, count },
-        serialOut: (b) => { serial += Buffer.from(b).toString('latin1'); },
-      });
-      try {
-        const t0 = performance.now();
-        const r = await m.runAsync();
-        const s = m.irqStats();
-        const ms = performance.now() - t0;
-        const re = /interrupts=(\d+) reprogrammed=(\d+)/.exec(serial);
-        if (r.status !== 1 || !re) throw new Error(`doorbell-sink reprogram=${k} exited ${r.status} under ${policy}: ${serial}`);
-        parts.push(`${policy}: ${Math.round(s.rings / (ms / 1000))} rings/s, ${re[1]} interrupts, ${re[2]} reprogrammings, ${(s.misses / s.rings).toFixed(3)} wake-ups/ring, ${s.invalidations} invalidations, ${s.detaches} detaches, ${s.fills} fills, ${s.routePushes} pushes`);
-      } finally {
-        m.close();
-        hypervisor.close();
-      }
-    }
-    print(`doorbell_reprogram_${k}`, kvmWhy ? 'sim' : 'kvm', `${count} rings: ${parts.join('; ')}`);
-  }
+for (const k of [8, 64]) {
+  if (!want(`doorbell_reprogram_${k}`)) continue;
+  print(`doorbell_reprogram_${k}`, kvmWhy ? 'sim' : 'kvm', await sinkStorms(16, `verbose=1 reprogram=${k}`, (s, serial) => {
+    const re = /interrupts=(\d+) reprogrammed=(\d+)/.exec(serial);
+    if (!re) throw new Error(`doorbell-sink reprogram=${k} printed no counts: ${serial}`);
+    return `${re[1]} interrupts, ${re[2]} reprogrammings, ${wakeUps(s)}, ${s.invalidations} invalidations, ${s.detaches} detaches, ${s.fills} fills, ${s.routePushes} pushes`;
+  }));
 }
 
 // msi_hit_vs_c, msi_miss_vs_c -------------------------------------------------------------
@@ -531,16 +521,9 @@ if (MSI_FIGURES.some(want)) {
     const reps = quick ? 3 : 7;
     for (const [name, mode, policy, goal] of [['msi_hit_vs_c', 'hit', 'lazy', 0.9], ['msi_miss_vs_c', 'miss', 'none', 0.5]]) {
       if (!want(name)) continue;
-      const cs = [];
-      const os = [];
-      for (let i = 0; i < reps; i++) {
-        cs.push(cRate(mode));
-        os.push(await ours(policy));
-      }
-      const c = Math.max(...cs);
-      const v = Math.max(...os);
-      print(name, (v / c).toFixed(3),
-        `${VENDOR}; best of ${reps}: --irq-cache ${policy} ${Math.round(v)} vs C ${Math.round(c)} round trips/s; medians ${Math.round(median(os))} vs ${Math.round(median(cs))}; count=${count}; goal >= ${goal}`);
+      const x = await alternate(reps, () => cRate(mode), () => ours(policy));
+      print(name, (x.b / x.a).toFixed(3),
+        `${VENDOR}; best of ${reps}: --irq-cache ${policy} ${Math.round(x.b)} vs C ${Math.round(x.a)} round trips/s; medians ${Math.round(x.bMedian)} vs ${Math.round(x.aMedian)}; count=${count}; goal >= ${goal}`);
     }
   }
 }
