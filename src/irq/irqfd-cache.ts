@@ -211,8 +211,8 @@ export class IrqfdCache {
   }
 
   /**
-   * An MSI from a device model in userspace that has no eventfd (edu's):
-   * translated now (a fault recorded here) and delivered. Returns the vCPUs
+   * An MSI from a device model in userspace that has no eventfd (edu's,
+   * or an IOAPIC pin a device model drives): translated now (a fault recorded here) and delivered. Returns the vCPUs
    * that accepted it, or -1 when the remapping unit blocked it.
    */
   sendMsi(message: MsiMessage, sourceId: number, label: string): number {
@@ -226,13 +226,13 @@ export class IrqfdCache {
     if (!t.ok) {
       this.stats.faults++;
       trace('vmm:irqcache:fault', { vm: this.vmId, source: label, reason: t.reason });
-      trace('vmm:irq:deliver', { vm: this.vmId, source: label, vector: message.data & 0xff, destination: -1, path: 'fault' });
+      trace('vmm:irq:deliver', { vm: this.vmId, source: label, vector: message.data & 0xff, destination: -1, path: 'fault', accepted: 0 });
       return null;
     }
-    trace('vmm:irq:deliver', { vm: this.vmId, source: label, vector: t.msi.data & 0xff, destination: (t.msi.addressLo >>> 12) & 0xff, path: 'miss' });
     const accepted = this.vm.signalMsi(this.toKvm(t.msi));
     this.stats.deliveries++;
     if (accepted === 0) this.stats.undelivered++;
+    trace('vmm:irq:deliver', { vm: this.vmId, source: label, vector: t.msi.data & 0xff, destination: (t.msi.addressLo >>> 12) & 0xff, path: 'miss', accepted });
     return { ...t, accepted };
   }
 

@@ -1,8 +1,12 @@
 /**
  * The userspace half of KVM's split irqchip, wired to a VM: the IOAPIC
  * model at 0xfec00000, its 24 GSIs' MSI routes through the routing
- * manager, deliveries with KVM_SIGNAL_MSI, and KVM_EXIT_IOAPIC_EOI back
- * into the model. Backend-agnostic: the same wiring drives KVM and the sim.
+ * manager, and KVM_EXIT_IOAPIC_EOI back into the model. The IOAPIC is one
+ * MSI source among others: every delivery goes through the VM's irqfd
+ * cache, owned here with the routing table it shares -- translated at
+ * delivery time (faults recorded only then), sent with KVM_SIGNAL_MSI,
+ * counted and traced as a PCI device's are. Backend-agnostic: the same
+ * wiring drives KVM and the sim.
  *
  * Ordering (DESIGN.md, kernel contracts 2 and 5): a route the IOAPIC
  * recomputes is pushed before any delivery, so KVM's EOI-exit scan and the
@@ -12,7 +16,7 @@
  * delivery into one KVM_SET_GSI_ROUTING.
  */
 import type { Msi, Vm } from '../backend/types.js';
-import type { CacheHandle, InterruptTranslator, IrqfdCache } from '../irq/irqfd-cache.js';
+import { IrqfdCache, type CacheHandle, type InterruptTranslator, type IrqfdCacheOptions } from '../irq/irqfd-cache.js';
 import { GsiRoutingManager } from '../irq/gsi-routing.js';
 import { Ioapic, IOAPIC_PINS } from '../irqchip/ioapic.js';
 import { rteToMsi, type MsiMessage } from '../irqchip/rte.js';
@@ -25,7 +29,7 @@ export const IOAPIC_BASE = 0xfec0_0000;
 
 export interface SplitIrqchipOptions {
   vm: Pick<Vm, 'enableCap' | 'setGsiRouting' | 'irqfd' | 'irqfdDeassign' | 'signalMsi' | 'checkExtension'>
-    & Partial<Pick<Vm, 'createEventFd' | 'watchEventFd'>>;
+    & Pick<Vm, 'watchEventFd'> & Partial<Pick<Vm, 'createEventFd'>>;
   mmio: MmioBus;
   /** Also told of every pin's resample (the IOAPIC's EOI of a level pin); the lines here get theirs anyway. */
   onResample?: (pin: number) => void;
@@ -37,6 +41,8 @@ export interface SplitIrqchipOptions {
   sourceId?: number;
   /** The VM id the trace events carry (default 0). */
   vmId?: number;
+  /** How the irqfd cache every delivery goes through behaves: its policy (default lazy), the vCPUs its watches kick. */
+  irqCache?: Pick<IrqfdCacheOptions, 'policy' | 'kick' | 'x2apicApi'>;
 }
 
 /** The route of a pin whose message does not translate: edge, vector 0, so KVM's EOI scan ignores it. */
@@ -45,17 +51,19 @@ const NO_ROUTE: Msi = { addressLo: 0xfee0_0000, addressHi: 0, data: 0 };
 export class SplitIrqchip {
   readonly ioapic: Ioapic;
   readonly routing: GsiRoutingManager;
-  /** MSIs sent with KVM_SIGNAL_MSI that no vCPU accepted. */
-  undelivered = 0;
-  /** Deliveries the remapping unit blocked. */
-  faults = 0;
+  /**
+   * The VM's irqfd cache: the pins' deliveries and the edge lines' entries
+   * (attachCache's note), and the PCI devices' MSIs. Its stats count them all.
+   */
+  readonly cache: IrqfdCache;
   /** The 8259 pair, when the machine has one: ISA lines 0..15 (but the cascade, 2) reach it too, as on a PC. */
   private pic: { setIrq(n: number, level: boolean): void } | null = null;
   /** Eventfd-backed input lines, by pin: this irqchip serves their triggers and signals their resamples. */
   private readonly lines = new Map<number, IrqLine>();
   private readonly vmId: number;
-  /** The irqfd cache edge lines become entries of (attachCache). */
-  private cache: IrqfdCache | null = null;
+  private readonly sourceId: number;
+  /** Each pin's source name in the cache's events and errors. */
+  private readonly labels = Array.from({ length: IOAPIC_PINS }, (_, pin) => `ioapic.pin${pin}`);
   /** The cached edge line whose trigger is being served in userspace now: its delivery goes through the cache. */
   private firing: CachedEdgeLine | null = null;
 
@@ -67,7 +75,12 @@ export class SplitIrqchip {
   constructor(private readonly opts: SplitIrqchipOptions) {
     const vm = opts.vm;
     this.vmId = opts.vmId ?? 0;
+    this.sourceId = opts.sourceId ?? 0;
     this.routing = new GsiRoutingManager(vm, { reserved: IOAPIC_PINS, maxRoutes: vm.checkExtension('KVM_CAP_IRQ_ROUTING'), vmId: this.vmId });
+    this.cache = new IrqfdCache({
+      ...opts.irqCache, vm, routing: this.routing, vmId: this.vmId,
+      ...(opts.translator ? { translator: opts.translator } : {}),
+    });
     this.ioapic = new Ioapic({
       updateRoute: (pin, msi) => {
         this.routing.set(pin, { type: 'msi', ...this.routeFor(msi) });
@@ -105,47 +118,23 @@ export class SplitIrqchip {
     this.ioapic.publishRoutes();
   }
 
+  /**
+   * The IOAPIC delivers `pin`: the route first (a no-op when unchanged), then
+   * the interrupt from the current RTE through the cache, which translates
+   * it now, sends it and traces it (vmm:irq:deliver, source 'ioapic.pinN').
+   * A cached edge line's trigger served in userspace is its entry's delivery
+   * and, lazy, fills it while the pin may be cached; anything else (a device
+   * model's line, a level pin, an ISA pin the 8259 hears) is a plain send.
+   */
   private deliver(pin: number, msi: MsiMessage): void {
-    // Route first (a no-op when unchanged), then the interrupt from the current RTE, translated now.
     this.routing.commit();
     const cached = this.firing;
-    if (cached && cached.pin === pin && this.cache) {
-      // A cached edge line's trigger, served in userspace: the cache translates, delivers (its trace
-      // event, vmm:irq:deliver, names the source) and -- lazy, if the pin may be cached -- fills.
-      if (this.cacheableMessage(pin) !== null) this.cache.deliver(cached.handle, msi);
-      else if (this.cache.sendMsi(msi, this.opts.sourceId ?? 0, cached.handle.label) < 0) this.faults++;
-      return;
-    }
-    let out: MsiMessage = msi;
-    if (this.opts.translator) {
-      const t = this.opts.translator.translate(msi, this.opts.sourceId ?? 0, true);
-      if (!t.ok) {
-        this.faults++;
-        trace('vmm:ioapic:deliver', { vm: this.vmId, pin, vector: msi.data & 0xff, destination: -1, accepted: -1 });
-        return;
-      }
-      out = t.msi;
-    }
-    const n = this.opts.vm.signalMsi(out);
-    if (n === 0) this.undelivered++;
-    trace('vmm:ioapic:deliver', { vm: this.vmId, pin, vector: out.data & 0xff, destination: (out.addressLo >>> 12) & 0xff, accepted: n });
+    if (cached !== null && cached.pin === pin && this.cacheableMessage(pin) !== null) this.cache.deliver(cached.handle, msi);
+    else this.cache.sendMsi(msi, this.sourceId, this.labels[pin]!);
   }
 
   /** Attaches the 8259 pair: from then on ISA lines fan out to it too. */
   attachPic(pic: { setIrq(n: number, level: boolean): void }): void { this.pic = pic; }
-
-  /**
-   * Attaches the irqfd cache: from then on an edge line (addLine) is one of
-   * its entries, as a device's MSI-X vector is -- the IOAPIC as one MSI
-   * source among others. While the pin's RTE is unmasked and edge (and, for
-   * an ISA pin, no 8259 listens), its cookie is the pin's translated message:
-   * lazy caches it at the first trigger, and a ring then never leaves the
-   * kernel. Reprogramming the RTE invalidates the entry; masking it, or
-   * switching it to level, takes the irqfd out until it may send again; an
-   * interrupt-entry-cache invalidation of its IRTE detaches it as any other.
-   * Level lines stay in userspace: remote IRR and the resample need the EOI here.
-   */
-  attachCache(cache: IrqfdCache): void { this.cache = cache; }
 
   /** The message a cached edge line on `pin` may send now, or null (masked, level, or an ISA pin the 8259 also hears). */
   cacheableMessage(pin: number): MsiMessage | null {
@@ -180,16 +169,26 @@ export class SplitIrqchip {
 
   /**
    * An eventfd-backed input line on `pin`, owned here: any thread or process
-   * that writes `line.trigger` asserts it (the poller kicks `kick` so the
-   * event is served at once), and for a level line the IOAPIC's EOI of the
-   * pin signals `line.resample` (KVM's resample irqfd does not exist in
-   * split mode). Closed by closeLines().
+   * that writes `line.trigger` asserts it. Closed by closeLines().
+   *
+   * An edge line is an irqfd-cache entry, as a device's MSI-X vector is.
+   * While the pin's RTE is unmasked and edge (and, for an ISA pin, no 8259
+   * listens), its cookie is the pin's translated message: lazy caches it at
+   * the first trigger, and a ring then never leaves the kernel. Reprogramming
+   * the RTE invalidates the entry; masking it, or switching it to level,
+   * takes the irqfd out until it may send again; an interrupt-entry-cache
+   * invalidation of its IRTE detaches it as any other.
+   *
+   * A level line stays in userspace: remote IRR and the resample need the
+   * EOI here. The poller kicks `kick` so its event is served at once, and the
+   * IOAPIC's EOI of the pin signals `line.resample` (KVM's resample irqfd
+   * does not exist in split mode).
    */
   addLine(pin: number, kind: LineKind, kick: readonly Vcpu[] = []): IrqLine {
     const vm = this.opts.vm;
-    if (!vm.createEventFd || !vm.watchEventFd) throw new Error('this irqchip\'s VM cannot make eventfds');
-    const line = kind === 'edge' && this.cache
-      ? new CachedEdgeLine(vm.createEventFd(), this, pin, this.cache, this.opts.sourceId ?? 0)
+    if (!vm.createEventFd) throw new Error('this irqchip\'s VM cannot make eventfds');
+    const line = kind === 'edge'
+      ? new CachedEdgeLine(vm.createEventFd(), this, pin, this.cache, this.sourceId)
       : new EventfdIrqLine(vm as { createEventFd(initial?: number): EventFd; watchEventFd: Vm['watchEventFd'] }, this, pin, kind, kick);
     this.lines.set(pin, line);
     return line;

@@ -19,7 +19,7 @@ import { PcTestdevIoport, PcTestdevIrq, PC_TESTDEV_IOPORT, PC_TESTDEV_IRQ_BASE, 
 import { PciHost, PCI_CONFIG_ADDRESS } from '../pci/host.js';
 import { EduPci } from './edu-pci.js';
 import { DoorbellPci } from './doorbell-pci.js';
-import { IrqfdCache, IRQ_CACHE_POLICIES, type IrqCachePolicy, type IrqCacheStats } from '../irq/irqfd-cache.js';
+import { IRQ_CACHE_POLICIES, type IrqfdCache, type IrqCachePolicy, type IrqCacheStats } from '../irq/irqfd-cache.js';
 import { DOORBELL_MAX_VECTORS } from '../devices/doorbell.js';
 import { VtdUnit, VTD_BASE, VTD_SIZE, IOAPIC_SOURCE_ID, type VtdFault } from '../iommu/vtd.js';
 import { exitServer, InputWatches, type RunContext, type StopReason } from './run-loop.js';
@@ -311,7 +311,10 @@ export class X86Machine {
         this.irqchip = new SplitIrqchip({
           vm: this.vm, mmio: this.mmio, vmId: this.id,
           ...(this.vtd ? { translator: this.vtd } : {}), sourceId: IOAPIC_SOURCE_ID,
+          // The poller kicks a vCPU that runs KVM_RUN on this thread, so its event loop serves the ring.
+          irqCache: { policy, kick: () => (this.onThreads ? [] : [this.vcpu]) },
         });
+        this.irqCache = this.irqchip.cache;
       }
       const cpuid = hv.supportedCpuid();
       const vcpus: Vcpu[] = [];
@@ -385,13 +388,7 @@ export class X86Machine {
         // RAM in one block below 3 GiB; mechanism #1 still works then). `hasEcam` says which.
         this.hasEcam = size <= PCI_ECAM_BASE;
         if (this.hasEcam) this.mmio.register(PCI_ECAM_BASE, PCI_ECAM_SIZE, pci.ecam, 'pci-ecam');
-        const cache = new IrqfdCache({
-          vm: this.vm, routing: chip.routing, policy, vmId: this.id, ...(this.vtd ? { translator: this.vtd } : {}),
-          // The poller kicks a vCPU that runs KVM_RUN on this thread, so its event loop serves the ring.
-          kick: () => (this.onThreads ? [] : [this.vcpu]),
-        });
-        this.irqCache = cache;
-        chip.attachCache(cache);
+        const cache = chip.cache;
         devices.forEach((d, i) => {
           const slot = PCI_FIRST_SLOT + i;
           if (d.name === 'doorbell') {

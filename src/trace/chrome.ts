@@ -92,12 +92,6 @@ export class ChromeTraceWriter {
         this.instant(vm, TRACK_IRQ, 'interrupts', `${x.path} v0x${x.vector.toString(16)}`, 'irq', { ...x });
         return;
       }
-      case 'vmm:ioapic:deliver': {
-        const x = payload as TraceEvents['vmm:ioapic:deliver'];
-        this.instant(vm, TRACK_IRQ, 'interrupts', `ioapic pin ${x.pin} v0x${x.vector.toString(16)}`, 'irq',
-          { ...x, path: x.accepted < 0 ? 'fault' : 'miss' });
-        return;
-      }
       case 'vmm:irqcache:miss': case 'vmm:irqcache:fault': case 'vmm:irqcache:fill':
       case 'vmm:irqcache:invalidate': case 'vmm:irqcache:detach': case 'vmm:gsi:push': case 'vmm:iommu:fault':
         this.instant(vm, TRACK_CACHE, 'irqfd cache & routes', name.slice(4), 'irqcache', { ...p });

@@ -23,8 +23,6 @@ export interface TraceEvents {
   'vmm:machine:debug-exit': { vm: number; value: number; status: number };
   /** The machine stopped. */
   'vmm:machine:stop': { vm: number; reason: string; status: number };
-  /** The IOAPIC delivered a pin as an MSI (accepted: how many vCPUs took it). */
-  'vmm:ioapic:deliver': { vm: number; pin: number; vector: number; destination: number; accepted: number };
   /** An IOAPIC input line changed (logical level). */
   'vmm:ioapic:set_irq': { vm: number; pin: number; level: boolean };
   /** The IOAPIC looked at a pin to deliver it: delivered, or why not. */
@@ -41,10 +39,12 @@ export interface TraceEvents {
   'vmm:gsi:push': { vm: number; entries: number; pushes: number };
   /**
    * An MSI delivered from userspace (path 'miss': a ring the kernel did not
-   * serve, or a device model's own MSI) or blocked by the remapping unit
-   * ('fault'). Hits happen in the kernel and are only counted.
+   * serve, or a device model's own MSI, the IOAPIC's pins included -- source
+   * 'ioapic.pinN') or blocked by the remapping unit ('fault'). accepted: how
+   * many vCPUs took it (0 for a fault). Hits happen in the kernel and are
+   * only counted.
    */
-  'vmm:irq:deliver': { vm: number; source: string; vector: number; destination: number; path: 'miss' | 'fault' };
+  'vmm:irq:deliver': { vm: number; source: string; vector: number; destination: number; path: 'miss' | 'fault'; accepted: number };
   /** The irqfd cache served a source's eventfd in userspace (events: the count read). */
   'vmm:irqcache:miss': { vm: number; source: string; events: number };
   /** The remapping unit blocked an interrupt being delivered. */
@@ -82,7 +82,7 @@ export function channel(name: TraceName): diagnostics_channel.Channel {
 
 export const TRACE_NAMES: readonly TraceName[] = [
   'vmm:vcpu:exit', 'vmm:bus:unhandled', 'vmm:device:guest-error', 'vmm:machine:debug-exit',
-  'vmm:machine:stop', 'vmm:machine:backend', 'vmm:gsi:push', 'vmm:ioapic:deliver', 'vmm:pic:extint',
+  'vmm:machine:stop', 'vmm:machine:backend', 'vmm:gsi:push', 'vmm:pic:extint',
   'vmm:ioapic:set_irq', 'vmm:ioapic:service', 'vmm:ioapic:route_update', 'vmm:ioapic:eoi', 'vmm:ioapic:remote_irr',
   'vmm:gic:device_irq_level', 'vmm:gic:irq_line', 'vmm:gic:deactivate',
   'vmm:iommu:fault', 'vmm:irq:deliver', 'vmm:irqcache:miss', 'vmm:irqcache:fault', 'vmm:irqcache:fill', 'vmm:irqcache:invalidate', 'vmm:irqcache:detach',

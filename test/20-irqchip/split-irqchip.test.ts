@@ -2,12 +2,13 @@
  * The split-irqchip wiring under a recording VM: the exact order of route
  * pushes and MSIs, and EOI exits fed back into the IOAPIC.
  */
+import diagnostics_channel from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
 import type { GsiRoute, Msi } from '../../src/backend/types.js';
 import { MmioBus } from '../../src/machine/bus.js';
 import { IOAPIC_BASE, SplitIrqchip } from '../../src/machine/split-irqchip.js';
 
-function rig() {
+function rig(opts: Partial<ConstructorParameters<typeof SplitIrqchip>[0]> = {}) {
   const log: string[] = [];
   const vm = {
     enableCap: () => {},
@@ -20,10 +21,11 @@ function rig() {
     irqfd: () => {},
     irqfdDeassign: () => {},
     signalMsi: (m: Msi) => { log.push(`msi ${(m.data & 0xff).toString(16)}@${(m.addressLo >>> 12) & 0xff}`); return 1; },
+    watchEventFd: () => () => {},
   };
   const mmio = new MmioBus();
   const resamples: number[] = [];
-  const chip = new SplitIrqchip({ vm, mmio, onResample: (p) => resamples.push(p) });
+  const chip = new SplitIrqchip({ vm, mmio, onResample: (p) => resamples.push(p), ...opts });
   const rte = (pin: number, lo: number, hi = 0): void => {
     mmio.write(IOAPIC_BASE, 4, 0x10 + 2 * pin + 1);
     mmio.write(IOAPIC_BASE + 0x10, 4, hi);
@@ -81,6 +83,41 @@ describe('split irqchip wiring', () => {
   });
 });
 
+describe('split irqchip: the IOAPIC as one MSI source among others', () => {
+  it('every pin\'s delivery goes through the cache: translated then (faults recorded only then), counted, traced with its source', () => {
+    const asked: [number, number, boolean][] = [];
+    const translator = {
+      translate: (m: { addressLo: number; addressHi: number; data: number }, sourceId: number, now: boolean) => {
+        asked.push([m.data & 0xff, sourceId, now]);
+        if ((m.data & 0xff) === 0x47) return { ok: false as const, reason: 'not-present' };
+        return { ok: true as const, msi: (m.data & 0xff) === 0x52 ? { ...m, data: (m.data & ~0xff) | 0x62 } : { ...m }, irte: null };
+      },
+    };
+    const { chip, log, rte } = rig({ translator, sourceId: 0xf0f8 });
+    const events: unknown[] = [];
+    const fn = (m: unknown): void => { const { vm: _vm, ...rest } = m as { vm: number }; events.push(rest); };
+    diagnostics_channel.subscribe('vmm:irq:deliver', fn);
+    try {
+      rte(5, 0x0052, 1 << 24); // edge, a device model's line
+      rte(7, 0x8047); // level, a vector the remapping unit blocks
+      asked.length = 0;
+      log.length = 0;
+      chip.setIrq(5, true);
+      chip.setIrq(7, true);
+    } finally {
+      diagnostics_channel.unsubscribe('vmm:irq:deliver', fn);
+    }
+    // Routes carry the speculative translation (no fault recorded; pin 7's none); the deliveries the one made now.
+    expect(log).toEqual(['push [5:62@1]', 'msi 62@1']);
+    expect(asked).toEqual([[0x52, 0xf0f8, true], [0x47, 0xf0f8, true]]);
+    expect(events).toEqual([
+      { source: 'ioapic.pin5', vector: 0x62, destination: 1, path: 'miss', accepted: 1 },
+      { source: 'ioapic.pin7', vector: 0x47, destination: -1, path: 'fault', accepted: 0 },
+    ]);
+    expect(chip.cache.stats).toMatchObject({ deliveries: 1, faults: 1, undelivered: 0, fills: 0, misses: 0 });
+  });
+});
+
 describe('split irqchip: one fan-out for every input line', () => {
   it('ISA lines reach the 8259 too (not the cascade, not the PCI pins), eventfd lines included', () => {
     const { chip } = rig();
@@ -111,22 +148,21 @@ describe('split irqchip: one fan-out for every input line', () => {
 function rigVm() {
   return {
     enableCap: () => {}, checkExtension: () => 4096, setGsiRouting: () => {}, irqfd: () => {}, irqfdDeassign: () => {},
-    signalMsi: () => 1,
+    signalMsi: () => 1, watchEventFd: () => () => {},
   };
 }
 
 describe('split irqchip: edge lines as irqfd-cache entries', () => {
   async function cachedRig(pic: boolean) {
     const { SimHypervisor } = await import('../../src/backend/sim/index.js');
-    const { IrqfdCache } = await import('../../src/irq/irqfd-cache.js');
     const hv = new SimHypervisor();
     const vm = hv.createVm();
     SplitIrqchip.enable(vm);
     const mmio = new MmioBus();
     const chip = new SplitIrqchip({ vm, mmio });
     if (pic) chip.attachPic({ setIrq: () => {} });
-    const cache = new IrqfdCache({ vm, routing: chip.routing, policy: 'lazy' });
-    chip.attachCache(cache);
+    const cache = chip.cache;
+    expect(cache.policy).toBe('lazy');
     const rte = (pin: number, lo: number): void => {
       mmio.write(IOAPIC_BASE, 4, 0x10 + 2 * pin);
       mmio.write(IOAPIC_BASE + 0x10, 4, lo);
