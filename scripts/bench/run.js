@@ -25,6 +25,9 @@
 //   msi_hit_vs_c      ring -> interrupt -> acknowledgement round trips/s of bench-msi.elf with the
 //                     route cached (an irqfd) ÷ scripts/bench/msi-ref.c hit (KVM_IRQFD on an MSI route)
 //   msi_miss_vs_c     the same with --irq-cache none ÷ msi-ref.c miss (read + KVM_SIGNAL_MSI in C)
+//   eventfd_wake_vs_c the userspace half of that miss path, no KVM needed: msi-ringer's ring
+//                     served by the addon's poller and a JS callback (read, acknowledge)
+//                     ÷ scripts/bench/wake-ref.c (poll, read, acknowledge)
 //
 // Throughput figures take the best of several alternated runs: this nested host's
 // speed wanders by ±15% from run to run, for the references and for us alike.
@@ -45,7 +48,7 @@ const want = (name) => !only || only.has(name);
 
 const { openHypervisor } = await import(join(ROOT, 'dist', 'backend', 'index.js'));
 const { X86Machine } = await import(join(ROOT, 'dist', 'machine', 'x86-pc.js'));
-const { kvmUnavailableReason } = await import(join(ROOT, 'dist', 'native', 'binding.js'));
+const { kvmUnavailableReason, tryLoadBinding } = await import(join(ROOT, 'dist', 'native', 'binding.js'));
 
 const kvmWhy = kvmUnavailableReason();
 
@@ -525,5 +528,67 @@ if (MSI_FIGURES.some(want)) {
       print(name, (x.b / x.a).toFixed(3),
         `${VENDOR}; best of ${reps}: --irq-cache ${policy} ${Math.round(x.b)} vs C ${Math.round(x.a)} round trips/s; medians ${Math.round(x.bMedian)} vs ${Math.round(x.aMedian)}; count=${count}; goal >= ${goal}`);
     }
+  }
+}
+
+// eventfd_wake_vs_c ------------------------------------------------------------------------
+// The userspace half of msi_miss_vs_c, measurable on any host (no guest, no KVM): msi-ringer
+// rings an eventfd and waits for an acknowledgement on another. Ours is the path a ring the
+// irqfd cache does not hold takes before KVM_SIGNAL_MSI: the addon's poller, then the JS
+// callback, which reads the eventfd and acknowledges. The reference is wake-ref.c: poll, read,
+// acknowledge. Round trips/s, alternated, best of R. No goal of its own: it shows how much of
+// the miss path's gap is the wake-up alone.
+if (want('eventfd_wake_vs_c')) {
+  const b = tryLoadBinding();
+  if (!b) print('eventfd_wake_vs_c', 'skipped', 'the addon is not built');
+  else {
+    execFileSync('bash', [join(ROOT, 'scripts', 'bench', 'build-ref.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const ringer = join(ROOT, 'build', 'bench', 'msi-ringer');
+    const count = quick ? 20_000 : 100_000;
+    const exitOf = (child, who) => new Promise((resolve, reject) => child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${who} exited ${code}`)))));
+    /** One ping-pong: `serve` answers fd 3's rings on fd 4 (it returns a promise of its end); the ringer's figure. */
+    const pingPong = async (serve) => {
+      const ring = b.eventfd(0, b.constants.EFD_CLOEXEC);
+      const ack = b.eventfd(0, b.constants.EFD_CLOEXEC);
+      try {
+        const served = serve(ring, ack);
+        b.eventfdWrite(ack, 1n); // "ready"
+        const child = spawn(ringer, [String(count)], { stdio: ['ignore', 'pipe', 'inherit', ring.fd, ack.fd] });
+        let out = '';
+        child.stdout.setEncoding('latin1').on('data', (d) => { out += d; });
+        await Promise.all([exitOf(child, 'msi-ringer'), served]);
+        const m = /rings_per_sec=([\d.e+]+)/.exec(out);
+        if (!m) throw new Error(`the ringer printed no figure:\n${out}`);
+        return Number(m[1]);
+      } finally {
+        ring.close();
+        ack.close();
+      }
+    };
+    const cRate = () => pingPong((ring, ack) => exitOf(
+      spawn(join(ROOT, 'build', 'bench', 'wake-ref'), [String(count)], { stdio: ['ignore', 'inherit', 'inherit', ring.fd, ack.fd] }), 'wake-ref'));
+    const ours = async () => {
+      // Held here while it serves: a poller handle nothing refers to is closed when collected.
+      let poller = null;
+      try {
+        return await pingPong((ring, ack) => new Promise((resolve) => {
+          let rings = 0n;
+          poller = b.pollerCreate(() => {
+            const v = b.eventfdRead(ring);
+            if (v === null) return;
+            rings += v;
+            b.eventfdWrite(ack, 1n);
+            if (rings >= BigInt(count)) resolve();
+          });
+          b.pollerAdd(poller, ring, 1, []);
+        }));
+      } finally {
+        poller?.close();
+      }
+    };
+    const reps = quick ? 3 : 7;
+    const x = await alternate(reps, cRate, ours);
+    print('eventfd_wake_vs_c', (x.b / x.a).toFixed(3),
+      `${VENDOR}; best of ${reps}: poller + JS ${Math.round(x.b)} vs C ${Math.round(x.a)} round trips/s; medians ${Math.round(x.bMedian)} vs ${Math.round(x.aMedian)}; count=${count}`);
   }
 }
