@@ -1,5 +1,7 @@
 // eventfd(2) and the poller: an epoll thread that kicks vCPUs directly and
-// tells JS (through a thread-safe function) when a watched eventfd is readable.
+// tells JS (through a thread-safe function) when a watched eventfd is readable,
+// and, for watches that kick nobody, an epoll set the JS thread's own event
+// loop polls, so their readiness reaches JS with no thread in between.
 #include "common.h"
 #include "handle.h"
 
@@ -14,6 +16,7 @@
 #include <system_error>
 #include <thread>
 #include <unistd.h>
+#include <uv.h>
 #include <vector>
 
 namespace kvmaddon {
@@ -83,9 +86,31 @@ struct Watch {
   std::shared_ptr<FdResource> eventfd;  // keeps the number from being reused while watched
   uint64_t token;
   std::vector<std::shared_ptr<Vcpu>> kicks;
+  bool on_loop;  // in the event loop's set (LoopSet), not the thread's
 };
 
-struct Poller : Resource {
+struct Poller;
+
+// The epoll set of the watches that kick nobody, polled by the owning JS
+// thread's libuv loop: a ring wakes that thread directly, where the poller
+// thread would wake first and then wake it through the thread-safe function
+// (two wake-ups on the miss path's critical path instead of one). Nothing is
+// lost to a thread hop that could not help anyway: with no vCPU to kick, only
+// the event loop could serve the token. Owned by its uv handle from
+// uv_close() on, and freed (with the set's fd) in the close callback; at
+// environment teardown an async cleanup hook closes it, so a worker's loop
+// ends with no handle of ours left open.
+struct LoopSet {
+  std::weak_ptr<Poller> poller;  // empty once the poller let go of it
+  napi_env env = nullptr;
+  bool closing = false;  // uv_close() called; the close callback frees it
+  int epfd = -1;
+  uv_poll_t poll{};
+  napi_async_context async_context = nullptr;
+  napi_async_cleanup_hook_handle cleanup = nullptr;
+};
+
+struct Poller : Resource, std::enable_shared_from_this<Poller> {
   Poller() : Resource(Kind::Poller) {}
   ~Poller() override { CloseFds(); }
   void Close() override;
@@ -99,6 +124,7 @@ struct Poller : Resource {
 
   int epfd = -1;
   int stopfd = -1;
+  LoopSet* loop = nullptr;  // made at the first watch that kicks nobody
   std::thread thread;
   napi_threadsafe_function tsfn = nullptr;
   napi_env env = nullptr;
@@ -165,11 +191,13 @@ std::vector<uint64_t> TakeReady(Poller* p, bool from_call) {
   return out;
 }
 
-void CallJs(napi_env env, napi_value, void* context, void*) {
-  if (!env) return;  // being torn down
-  Poller* p = TsfnOwner<Poller>(context);
-  if (p->closed || !p->callback_ref) return;
-  std::vector<uint64_t> tokens = TakeReady(p, true);
+// Calls the poller's callback with each token, in order, through `call` (a plain call in a
+// thread-safe function's call_js; napi_make_callback from the event loop). When one throws,
+// the exception stays pending for the caller, and the tokens not yet handed over go back to
+// the front of the ready list, with a call of the thread-safe function to deliver them later.
+template <typename Call>
+void CallTokens(napi_env env, Poller* p, const std::vector<uint64_t>& tokens, Call call) {
+  if (tokens.empty() || p->closed || !p->callback_ref) return;
   napi_value cb = nullptr;
   if (napi_get_reference_value(env, p->callback_ref, &cb) != napi_ok || !cb) return;
   napi_value undefined;
@@ -177,19 +205,126 @@ void CallJs(napi_env env, napi_value, void* context, void*) {
   for (size_t i = 0; i < tokens.size(); i++) {
     napi_value arg;
     napi_create_double(env, static_cast<double>(tokens[i]), &arg);
-    if (napi_call_function(env, undefined, cb, 1, &arg, nullptr) == napi_ok) continue;
-    // The callback threw: the exception stays pending (Node reports it as uncaught), and the
-    // tokens not yet handed over go back to the front, with a call to deliver them later.
-    bool call = false;
+    if (call(undefined, cb, arg) == napi_ok) {
+      if (p->closed) return;  // the callback closed the poller
+      continue;
+    }
+    bool queue = false;
     {
       std::lock_guard<std::mutex> lock(p->mutex);
       p->ready.insert(p->ready.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(i) + 1, tokens.end());
-      call = !p->ready.empty() && !p->call_queued;
-      if (call) p->call_queued = true;
+      queue = !p->ready.empty() && !p->call_queued;
+      if (queue) p->call_queued = true;
     }
-    if (call) napi_call_threadsafe_function(p->tsfn, nullptr, napi_tsfn_nonblocking);
+    if (queue && p->tsfn) napi_call_threadsafe_function(p->tsfn, nullptr, napi_tsfn_nonblocking);
     return;
   }
+}
+
+void CallJs(napi_env env, napi_value, void* context, void*) {
+  if (!env) return;  // being torn down
+  Poller* p = TsfnOwner<Poller>(context);
+  if (p->closed || !p->callback_ref) return;
+  // A throw stays pending here: Node reports it as uncaught.
+  CallTokens(env, p, TakeReady(p, true), [env](napi_value recv, napi_value cb, napi_value arg) {
+    return napi_call_function(env, recv, cb, 1, &arg, nullptr);
+  });
+}
+
+// The event loop found the loop set readable: its ready tokens go to the callback now, each
+// in a callback scope of its own (microtasks run after it, as after any event loop callback).
+void OnLoopReadable(uv_poll_t* handle, int status, int events) {
+  LoopSet* set = static_cast<LoopSet*>(handle->data);
+  std::shared_ptr<Poller> p = set->poller.lock();  // alive through the calls, whatever they drop
+  if (!p || p->closed) return;
+  epoll_event evs[32];
+  int n = epoll_wait(set->epfd, evs, 32, 0);
+  if (n <= 0) return;
+  std::vector<uint64_t> tokens;
+  tokens.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; i++) tokens.push_back(evs[i].data.u64);
+  napi_env env = p->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value global;  // napi_make_callback wants an object for `this`
+  napi_get_global(env, &global);
+  CallTokens(env, p.get(), tokens, [env, set, global](napi_value, napi_value cb, napi_value arg) {
+    return napi_make_callback(env, set->async_context, global, cb, 1, &arg, nullptr);
+  });
+  // Nobody up the stack to throw to: a throw is an uncaught exception, as from a timer.
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_value error;
+    if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+// Closes a loop set: off the loop, then freed in the close callback, which closes the set's fd
+// and removes its async cleanup hook (ending the hook's run if teardown is under way: Node
+// runs the loop until then). Once only: a second call finds it closing.
+void CloseLoopSet(LoopSet* set) {
+  if (set->closing) return;
+  set->closing = true;
+  set->poller.reset();
+  if (set->async_context) napi_async_destroy(set->env, set->async_context);
+  set->async_context = nullptr;
+  uv_poll_stop(&set->poll);
+  uv_close(reinterpret_cast<uv_handle_t*>(&set->poll), [](uv_handle_t* h) {
+    LoopSet* s = static_cast<LoopSet*>(h->data);
+    if (s->epfd >= 0) close(s->epfd);
+    if (s->cleanup) napi_remove_async_cleanup_hook(s->cleanup);
+    delete s;
+  });
+}
+
+// Environment teardown reached a loop set still open: close it, and let Node wait for the
+// close callback (which removes this hook).
+void LoopSetTeardown(napi_async_cleanup_hook_handle, void* arg) {
+  LoopSet* set = static_cast<LoopSet*>(arg);
+  if (auto p = set->poller.lock()) p->loop = nullptr;
+  CloseLoopSet(set);
+}
+
+// The poller's loop set, made at its first use: an epoll fd polled by this thread's loop.
+LoopSet* LoopSetOf(Napi::Env env, Poller* p) {
+  if (p->loop) return p->loop;
+  uv_loop_t* uvloop = nullptr;
+  if (napi_get_uv_event_loop(env, &uvloop) != napi_ok || !uvloop) ThrowErrno(env, EINVAL, "napi_get_uv_event_loop");
+  auto* set = new LoopSet();
+  set->env = env;
+  set->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (set->epfd < 0) {
+    int err = errno;
+    delete set;
+    ThrowErrno(env, err, "epoll_create1");
+  }
+  int err = uv_poll_init(uvloop, &set->poll, set->epfd);
+  if (err != 0) {
+    close(set->epfd);
+    delete set;
+    ThrowErrno(env, -err, "uv_poll_init");
+  }
+  // From here on the uv handle owns the set: every failure closes it.
+  set->poll.data = set;
+  set->poller = p->shared_from_this();
+  p->loop = set;
+  if (napi_async_init(env, nullptr, Napi::String::New(env, "kvm-poller"), &set->async_context) != napi_ok ||
+      napi_add_async_cleanup_hook(env, LoopSetTeardown, set, &set->cleanup) != napi_ok) {
+    set->cleanup = nullptr;
+    p->loop = nullptr;
+    CloseLoopSet(set);
+    ThrowErrno(env, ENOMEM, "napi_add_async_cleanup_hook");
+  }
+  err = uv_poll_start(&set->poll, UV_READABLE, OnLoopReadable);
+  if (err != 0) {
+    p->loop = nullptr;
+    CloseLoopSet(set);
+    ThrowErrno(env, -err, "uv_poll_start");
+  }
+  // Like the thread-safe function: an idle watch must not keep the process alive.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&set->poll));
+  return set;
 }
 
 // pollerTake(poller) -> number[]: the tokens that became readable since they were last handed
@@ -214,6 +349,8 @@ void Poller::Close() {
   if (thread.joinable()) thread.join();
   if (tsfn) napi_release_threadsafe_function(tsfn, napi_tsfn_abort);
   tsfn = nullptr;
+  if (loop) CloseLoopSet(loop);
+  loop = nullptr;
   if (callback_ref) napi_delete_reference(env, callback_ref);
   callback_ref = nullptr;
   CloseFds();
@@ -266,7 +403,8 @@ Napi::Value PollerCreate(const Napi::CallbackInfo& info) {
 }
 
 // pollerAdd(poller, eventfd, token, kickVcpus[]): watch `eventfd`; on readiness the
-// poller thread kicks those vCPUs and calls back with `token`.
+// poller thread kicks those vCPUs and calls back with `token`. A watch that kicks nobody
+// is in the loop set instead: the JS thread's event loop polls it and calls back itself.
 Napi::Value PollerAdd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::shared_ptr<Poller> p = ArgPoller(info);
@@ -277,7 +415,7 @@ Napi::Value PollerAdd(const Napi::CallbackInfo& info) {
   if (!(token >= 1) || token > 9007199254740991.0 || token != static_cast<double>(static_cast<uint64_t>(token))) {
     ThrowArg(env, "token must be a positive integer", true);
   }
-  Watch w{e, static_cast<uint64_t>(token), {}};
+  Watch w{e, static_cast<uint64_t>(token), {}, false};
   if (info.Length() > 3 && !info[3].IsUndefined()) {
     Napi::Array a = ArgArray(info, 3, "kickVcpus");
     for (uint32_t i = 0; i < a.Length(); i++) {
@@ -290,13 +428,18 @@ Napi::Value PollerAdd(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> lock(p->mutex);
     if (p->watches.count(e.get())) ThrowErrno(env, EEXIST, "epoll_ctl");
     if (p->tokens.count(w.token)) ThrowArg(env, "token is already in use by this poller");
+  }
+  w.on_loop = w.kicks.empty();
+  int set = w.on_loop ? LoopSetOf(env, p.get())->epfd : p->epfd;
+  {
+    std::lock_guard<std::mutex> lock(p->mutex);
     p->tokens[w.token] = e.get();
     p->watches.emplace(e.get(), std::move(w));
   }
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLET;
   ev.data.u64 = static_cast<uint64_t>(token);
-  if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+  if (epoll_ctl(set, EPOLL_CTL_ADD, fd, &ev) < 0) {
     int err = errno;
     std::lock_guard<std::mutex> lock(p->mutex);
     p->watches.erase(e.get());
@@ -314,7 +457,8 @@ Napi::Value PollerRemove(const Napi::CallbackInfo& info) {
   auto w = p->watches.find(e.get());
   if (w == p->watches.end()) ThrowErrno(env, ENOENT, "epoll_ctl");
   // A closed eventfd left epoll by itself when its file was released.
-  if (!e->Closed()) epoll_ctl(p->epfd, EPOLL_CTL_DEL, e->Fd(), nullptr);
+  int set = w->second.on_loop ? (p->loop ? p->loop->epfd : -1) : p->epfd;
+  if (!e->Closed() && set >= 0) epoll_ctl(set, EPOLL_CTL_DEL, e->Fd(), nullptr);
   p->tokens.erase(w->second.token);
   p->ready.erase(std::remove(p->ready.begin(), p->ready.end(), w->second.token), p->ready.end());
   p->watches.erase(w);

@@ -309,25 +309,31 @@ export interface NativeBinding {
   eventfdWrite(eventfd: EventfdHandle, value: bigint | number): void;
 
   /**
-   * An epoll watcher thread. `callback(token)` runs on the JS thread that
-   * created the poller whenever a watched eventfd becomes readable
-   * (edge-triggered: once per write). Optionally the watcher thread itself
-   * kicks vCPUs (see pollerAdd) so an event reaches a vCPU halted inside
-   * KVM_RUN on a busy JS thread. The poller holds its callback only through
-   * the handle, so a callback that reaches the handle does not keep it alive.
-   * close() stops and joins the thread.
+   * An epoll watcher. `callback(token)` runs on the JS thread that created
+   * the poller whenever a watched eventfd becomes readable (edge-triggered:
+   * once per write). A watch that kicks vCPUs (see pollerAdd) is watched by
+   * a thread of the poller's, which kicks them itself, so an event reaches a
+   * vCPU halted inside KVM_RUN on a busy JS thread, and then calls back
+   * through a thread-safe function. A watch that kicks nobody is polled by
+   * the JS thread's own event loop, which calls back directly (one wake-up
+   * instead of two; microtasks run after each call). A callback that throws
+   * is an uncaught exception; the tokens after it still come. The poller
+   * holds its callback only through the handle, so a callback that reaches
+   * the handle does not keep it alive. close() stops and joins the thread
+   * and takes the watch off the event loop.
    */
   pollerCreate(callback: (token: number) => void): PollerHandle;
   /**
    * epoll_ctl(ADD, EPOLLIN|EPOLLET) of an eventfd or a file handle; `kickVcpus` are kicked from the
-   * watcher thread on readiness. EEXIST if already watched; EPERM for a regular file (epoll cannot watch one).
+   * watcher thread on readiness (with none, the event loop watches it: see pollerCreate). EEXIST if
+   * already watched; EPERM for a regular file (epoll cannot watch one).
    */
   pollerAdd(poller: PollerHandle, eventfd: EventfdHandle | FileHandle, token: number, kickVcpus: VcpuHandle[]): void;
   /** epoll_ctl(DEL). ENOENT if not watched. */
   pollerRemove(poller: PollerHandle, eventfd: EventfdHandle | FileHandle): void;
   /**
-   * The tokens that became readable and were not yet called back, each once,
-   * in order; they will not be called back. For the JS thread a kick just
+   * The tokens of kicking watches that became readable and were not yet
+   * called back, each once, in order; they will not be called back. For the JS thread a kick just
    * brought out of KVM_RUN: it serves them at once instead of through a trip
    * around the event loop. A closed poller gives [].
    */

@@ -328,7 +328,7 @@ describe.skipIf(!b)(`issue 7 findings, each in a child process${nativeSkipSuffix
     `));
   });
 
-  it('11. dropped pollers whose callback reaches their handle are collected: threads and fds come back', () => {
+  it('11. dropped pollers whose callback reaches their handle are collected: threads and fds come back, their event-loop sets too', () => {
     expectOk(runChild(`${RAW}
       import { readdirSync } from 'node:fs';
       const count = () => [readdirSync('/proc/self/task').length, readdirSync('/proc/self/fd').length];
@@ -339,6 +339,8 @@ describe.skipIf(!b)(`issue 7 findings, each in a child process${nativeSkipSuffix
         for (let i = 0; i < 50; i++) {
           const owner = { poller: null };
           owner.poller = b.pollerCreate(() => owner.poller); // the cycle a VM and its poller make
+          // Half of them watch an eventfd that kicks nobody: a set the event loop polls, closed with them.
+          if (i % 2) b.pollerAdd(owner.poller, b.eventfd(0, 0), 1, []);
         }
       })();
       const [threads1] = count();
@@ -346,6 +348,46 @@ describe.skipIf(!b)(`issue 7 findings, each in a child process${nativeSkipSuffix
       const [threads2, fds2] = count();
       console.log(threads1 >= threads0 + 50 && threads2 <= threads0 + 1 && fds2 <= fds0 + 1 ? 'ok' : [threads0, threads1, threads2, fds0, fds2].join());
     `, { nodeArgs: ['--expose-gc'], timeoutMs: 30_000 }));
+  });
+
+  it('a poller callback that throws on the event loop is an uncaught exception; the tokens after it still arrive', () => {
+    expectOk(runChild(`${RAW}
+      const errors = [];
+      process.on('uncaughtException', (e) => errors.push(e.message));
+      const e1 = b.eventfd(0, 0), e2 = b.eventfd(0, 0);
+      const called = [];
+      const p = b.pollerCreate((t) => { called.push(t); if (t === 1) throw new Error('boom ' + t); });
+      b.pollerAdd(p, e1, 1, []);
+      b.pollerAdd(p, e2, 2, []);
+      b.eventfdWrite(e1, 1);
+      b.eventfdWrite(e2, 1);
+      const end = Date.now() + 5000;
+      while (called.length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+      p.close();
+      console.log(errors.join() === 'boom 1' && called.sort().join() === '1,2' ? 'ok' : errors.join() + ' / ' + called.join());
+    `));
+  });
+
+  it('a worker that ends (naturally or terminated) with a poller watching on its event loop ends cleanly', () => {
+    expectOk(runChild(`
+      import { Worker } from 'node:worker_threads';
+      const src = \`
+        const b = require(process.env.ADDON_PATH);
+        const p = b.pollerCreate(() => {});
+        b.pollerAdd(p, b.eventfd(0, 0), 1, []);
+        globalThis.keep = p;
+        if (process.env.MODE === 'terminate') { require('node:worker_threads').parentPort.postMessage('ready'); setInterval(() => {}, 1000); }
+      \`;
+      const ended = [];
+      for (const mode of ['natural', 'terminate']) {
+        const w = new Worker(src, { eval: true, execArgv: [], env: { ADDON_PATH: ADDON, MODE: mode } });
+        const exited = new Promise((r, j) => { w.on('exit', r); w.on('error', j); });
+        if (mode === 'terminate') w.once('message', () => w.terminate());
+        const code = await exited;
+        ended.push(mode + ' ' + code);
+      }
+      console.log(ended.join() === 'natural 0,terminate 1' ? 'ok' : ended.join());
+    `, { timeoutMs: 15_000 }));
   });
 
   it.skipIf(!distBuilt())('11. a backend eventfd dropped without close() is closed by the collector, with a warning naming its kind', () => {
