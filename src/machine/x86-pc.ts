@@ -246,7 +246,11 @@ export class X86Machine {
   readonly hasEcam: boolean = false;
   /** The doorbell devices, in the order asked for. */
   readonly doorbells: DoorbellPci[] = [];
-  /** The VM's irqfd cache (irqchip 'split'): every eventfd-backed MSI source goes through it. */
+  /**
+   * The VM's irqfd cache (irqchip 'split', the split irqchip's): every MSI the
+   * VMM sends goes through it -- the IOAPIC's, edu's, the doorbells' -- and
+   * every eventfd-backed source is one of its entries.
+   */
   readonly irqCache: IrqfdCache | null = null;
   /** The VT-d unit (option `iommu`). */
   readonly vtd: VtdUnit | null = null;
