@@ -422,7 +422,8 @@ export class X86Machine {
       this.ctx = {
         pio: this.pio, mmio: this.mmio, stop: null, exits: 0, vmId: this.id,
         // Eventfds that writers outside the VMM hold may wake a halted guest.
-        mayWake: () => (this.irqchip?.lineCount ?? 0) > 0 || this.inputs.count > 0 || this.doorbells.some((d) => d.exported || d.loading),
+        mayWake: () => (this.irqchip?.lineCount ?? 0) > 0 || this.inputs.count > 0 || this.holds > 0
+          || this.doorbells.some((d) => d.exported || d.loading),
         ...(chip ? { onIoapicEoi: (v: number) => chip.eoi(v), beforeRun: (v: Vcpu) => this.extInt(v) } : {}),
       };
       this.server = exitServer(this.ctx);
@@ -506,6 +507,24 @@ export class X86Machine {
 
   /** Input sources that may still wake a halted guest (wakeOnInput). */
   private readonly inputs = new InputWatches();
+
+  /**
+   * Says that something the machine does not know of may still wake a
+   * halted guest -- an experiment's own interrupt sources, say, entries of an
+   * IrqfdCache it made on this VM -- so that a guest halted with interrupts
+   * enabled waits for them instead of ending the run as `halted`. Until the
+   * returned release is called (once is enough; more are no-ops).
+   */
+  holdAwake(): () => void {
+    this.holds++;
+    let held = true;
+    return () => {
+      if (held) this.holds--;
+      held = false;
+    };
+  }
+
+  private holds = 0;
 
   private pumpSerialIn(): void {
     const n = Math.min(this.uart.rxSpace, this.serialQueue.length);
