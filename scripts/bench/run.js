@@ -74,6 +74,12 @@ async function alternate(reps, a, b) {
   return { a: Math.max(...as), b: Math.max(...bs), aMedian: median(as), bMedian: median(bs) };
 }
 const print = (name, value, note = '') => console.log(`${name}=${value}${note ? `  # ${note}` : ''}`);
+/** The round trips/s scripts/bench/msi-ringer.c printed (`RING ... rings_per_sec=R`). */
+function ringerRate(out, who) {
+  const m = /rings_per_sec=([\d.e+]+)/.exec(out);
+  if (!m) throw new Error(`${who}: the ringer printed no figure:\n${out}`);
+  return Number(m[1]);
+}
 
 /** Wall time of a whole process in ms; it must exit with `status` (a guest's debug-exit status). */
 function wallMs(cmd, argv, status, timeout = 60_000) {
@@ -493,15 +499,10 @@ if (MSI_FIGURES.some(want)) {
     const ringer = join(ROOT, 'build', 'bench', 'msi-ringer');
     const elf = join(GUESTS, 'bench-msi.elf');
     const count = quick ? 5_000 : 50_000;
-    const rate = (out, who) => {
-      const m = /rings_per_sec=([\d.e+]+)/.exec(out);
-      if (!m) throw new Error(`${who}: the ringer printed no figure:\n${out}`);
-      return Number(m[1]);
-    };
     const cRate = (mode) => {
       const r = spawnSync(join(ROOT, 'build', 'bench', 'msi-ref'), [mode, elf, String(count), ringer], { encoding: 'latin1', timeout: 600_000 });
       if (r.status !== 0) throw new Error(`msi-ref ${mode} exited ${r.status}: ${r.stdout}${r.stderr}`);
-      return rate(r.stdout, `msi-ref ${mode}`);
+      return ringerRate(r.stdout, `msi-ref ${mode}`);
     };
     const ours = async (policy, vcpuThreads) => {
       const { hypervisor } = openHypervisor('kvm');
@@ -516,7 +517,7 @@ if (MSI_FIGURES.some(want)) {
         const r = await p.machine.runAsync();
         const code = await exited;
         if (r.status !== 1 || code !== 0 || !serial.includes(': PASS')) throw new Error(`bench-msi under ${policy}: status ${r.status}, ringer ${code}: ${serial}`);
-        return rate(out, `ours (${policy})`);
+        return ringerRate(out, `ours (${policy})`);
       } finally {
         p.close();
         hypervisor.close();
@@ -560,9 +561,7 @@ if (want('eventfd_wake_vs_c')) {
         let out = '';
         child.stdout.setEncoding('latin1').on('data', (d) => { out += d; });
         await Promise.all([exitOf(child, 'msi-ringer'), served]);
-        const m = /rings_per_sec=([\d.e+]+)/.exec(out);
-        if (!m) throw new Error(`the ringer printed no figure:\n${out}`);
-        return Number(m[1]);
+        return ringerRate(out, 'eventfd_wake_vs_c');
       } finally {
         ring.close();
         ack.close();

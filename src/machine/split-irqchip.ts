@@ -53,7 +53,7 @@ export class SplitIrqchip {
   readonly routing: GsiRoutingManager;
   /**
    * The VM's irqfd cache: the pins' deliveries and the edge lines' entries
-   * (attachCache's note), and the PCI devices' MSIs. Its stats count them all.
+   * (addLine's note), and the PCI devices' MSIs. Its stats count them all.
    */
   readonly cache: IrqfdCache;
   /** The 8259 pair, when the machine has one: ISA lines 0..15 (but the cascade, 2) reach it too, as on a PC. */
