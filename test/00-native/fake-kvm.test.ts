@@ -35,7 +35,8 @@ describe.skipIf(skip !== null)(`the native KVM tests against a fake /dev/kvm${sk
   it('test/00-native/binding, hardening and test/20-machine/kvm-threads pass with the fake preloaded, none of them skipped', () => {
     const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'vitest', 'vitest.mjs'), 'run', 'test/00-native/binding.test.ts', 'test/00-native/hardening.test.ts', 'test/20-machine/kvm-threads.test.ts'], {
       cwd: ROOT, encoding: 'utf8', timeout: 240_000,
-      env: { ...process.env, TSVMM_FAKE_KVM: '1', LD_PRELOAD: [fake, process.env['LD_PRELOAD']].filter(Boolean).join(':') },
+      // After what is preloaded already: under test:sanitize that is libasan, which must come first.
+      env: { ...process.env, TSVMM_FAKE_KVM: '1', LD_PRELOAD: [process.env['LD_PRELOAD'], fake].filter(Boolean).join(':') },
     });
     const plain = `${r.stdout}\n${r.stderr}`.replace(/\x1b\[[0-9;]*m/g, '');
     expect(r.status, plain).toBe(0);
