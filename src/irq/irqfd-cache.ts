@@ -211,9 +211,10 @@ export class IrqfdCache {
   }
 
   /**
-   * An MSI from a device model in userspace that has no eventfd (edu's,
-   * or an IOAPIC pin a device model drives): translated now (a fault recorded here) and delivered. Returns the vCPUs
-   * that accepted it, or -1 when the remapping unit blocked it.
+   * An MSI from a device model in userspace that has no eventfd (edu's, or
+   * an IOAPIC pin a device model drives): translated now (a fault recorded
+   * here) and delivered. Returns the vCPUs that accepted it, or -1 when the
+   * remapping unit blocked it.
    */
   sendMsi(message: MsiMessage, sourceId: number, label: string): number {
     const t = this.translateAndSignal(message, sourceId, label);
