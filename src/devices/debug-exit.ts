@@ -6,6 +6,7 @@
  * all ones, like an unassigned port.
  */
 import { StateReader } from './state.js';
+import { allOnes } from '../machine/bus.js';
 
 export interface DebugExitDeps { onExit(status: number): void }
 /** isa-debug-exit keeps no state (a write acts at once): a version and nothing else. */
@@ -20,7 +21,7 @@ export class DebugExit {
   }
 
   read(_offset: number, size: number): number {
-    return size >= 4 ? 0xffff_ffff : (1 << (8 * size)) - 1;
+    return allOnes(size);
   }
 
   write(_offset: number, _size: number, value: number): void {

@@ -34,6 +34,7 @@
  * +4 (the upper half: an 8-byte access arrives here as the two).
  */
 import { InvalidArgumentError } from '../errors.js';
+import { allOnes } from '../machine/bus.js';
 
 export const EDU_VENDOR_ID = 0x1234;
 export const EDU_DEVICE_ID = 0x11e8;
@@ -99,7 +100,7 @@ export class Edu {
   get dmaBuffer(): Uint8Array { return this.buffer; }
 
   read(offset: number, size: number): number {
-    if (!this.validAccess(offset, size)) return size >= 4 ? 0xffff_ffff : (1 << (8 * size)) - 1;
+    if (!this.validAccess(offset, size)) return allOnes(size);
     switch (offset) {
       case 0x00: return EDU_ID;
       case 0x04: return ~this.liveness >>> 0;

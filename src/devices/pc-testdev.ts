@@ -11,6 +11,7 @@
  * a device is a counted guest error (port 0xe0: reads all ones, writes dropped).
  */
 import { StateReader } from './state.js';
+import { allOnes } from '../machine/bus.js';
 
 export const PC_TESTDEV_IRQ_BASE = 0x2000;
 export const PC_TESTDEV_IRQ_LINES = 24;
@@ -46,13 +47,13 @@ export class PcTestdevIoport {
 
   /** The bytes of the register an access covers: from `offset`, `size` bytes, cut at the register's end (QEMU's test_ioport_*). */
   private static mask(offset: number, size: number): number {
-    return ((size >= 4 ? 0xffff_ffff : (1 << (8 * size)) - 1) << (8 * offset)) >>> 0;
+    return (allOnes(size) << (8 * offset)) >>> 0;
   }
 
   read(offset: number, size: number): number {
     if (!Number.isInteger(offset) || offset < 0 || offset > 3) {
       this.guestErrors++;
-      return size >= 4 ? 0xffff_ffff : (1 << (8 * size)) - 1;
+      return allOnes(size);
     }
     return (this.value & PcTestdevIoport.mask(offset, size)) >>> (8 * offset);
   }

@@ -105,6 +105,11 @@ export class MmioBus {
   }
 }
 
+/** What a read of `size` bytes returns when nothing answers it (a master abort, an access refused): all ones. */
+export function allOnes(size: number): number {
+  return size >= 4 ? 0xffff_ffff : (1 << (8 * size)) - 1;
+}
+
 /** Little-endian value of the first `size` (≤ 4) bytes of `data`. */
 export function readLe(data: Uint8Array, offset: number, size: number): number {
   switch (size) {

@@ -23,6 +23,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { PciFunction } from './function.js';
+import { allOnes } from '../machine/bus.js';
 
 export const PCI_CONFIG_ADDRESS = 0xcf8;
 export const PCI_CONFIG_DATA = 0xcfc;
@@ -66,9 +67,8 @@ export class PciHost {
   /** The ECAM window's device (offsets from its base); see the header. */
   readonly ecam = {
     read: (offset: number, size: number): number => {
-      const ones = size >= 4 ? 0xffff_ffff : (1 << (8 * size)) - 1;
       const t = this.ecamTarget(offset, size, 'read');
-      return t ? t.f.read(t.register, size) : ones;
+      return t ? t.f.read(t.register, size) : allOnes(size);
     },
     write: (offset: number, size: number, value: number): void => {
       const t = this.ecamTarget(offset, size, 'write');
@@ -97,7 +97,7 @@ export class PciHost {
   }
 
   private readPort(offset: number, size: number): number {
-    const ones = size >= 4 ? 0xffff_ffff : (1 << (8 * size)) - 1;
+    const ones = allOnes(size);
     if (offset < 4) {
       if (offset === 0 && size === 4) return this.address >>> 0;
       return ones;

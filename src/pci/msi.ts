@@ -11,6 +11,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { MsiMessage } from '../irq/msi.js';
 import type { CapabilityRegion } from './function.js';
+import { allOnes } from '../machine/bus.js';
 
 export const CAP_ID_MSI = 0x05;
 export const CAP_ID_MSIX = 0x11;
@@ -295,7 +296,7 @@ export class MsixCapability implements CapabilityRegion {
 
   /** A table access in its BAR: dword or qword, naturally aligned (§6.8.2); anything else is a guest error. */
   tableRead(off: number, size: number): number {
-    if (!this.tableAccess(off, size)) return size >= 4 ? 0xffff_ffff : (1 << (8 * size)) - 1;
+    if (!this.tableAccess(off, size)) return allOnes(size);
     return this.table[off >>> 2]! >>> 0;
   }
 
@@ -316,7 +317,7 @@ export class MsixCapability implements CapabilityRegion {
   pbaRead(off: number, size: number): number {
     if (off < 0 || off + size > this.pbaSize || size !== 4 || off % 4 !== 0) {
       this.out.onGuestError?.(`MSI-X PBA read of ${size} bytes at 0x${off.toString(16)}`);
-      return size >= 4 ? 0xffff_ffff : (1 << (8 * size)) - 1;
+      return allOnes(size);
     }
     return (this.pending[off >>> 2] ?? 0) >>> 0;
   }
