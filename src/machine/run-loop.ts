@@ -22,9 +22,10 @@ export type StopReason =
   | { kind: 'vcpu-error'; exit: VcpuExit };
 
 /**
- * The input fds a machine watches so that input reaches a guest halted
- * inside KVM_RUN (Vm.kickOnReadable). `count`: how many are watched now;
- * while any is, something outside may still wake the guest.
+ * The outside sources a machine was told of that may wake a guest halted
+ * inside KVM_RUN, served by the event loop: input fds it watches
+ * (Vm.kickOnReadable) and holds taken for sources it does not know of.
+ * `count`: how many there are now; while any is, a halted guest waits.
  */
 export class InputWatches {
   count = 0;
@@ -32,13 +33,20 @@ export class InputWatches {
   /** Watches `fd`, kicking `kick` when it becomes readable; the returned unwatch is idempotent. */
   watch(vm: Pick<Vm, 'kickOnReadable'>, fd: number, kick: readonly Vcpu[]): () => void {
     const unwatch = vm.kickOnReadable(fd, kick);
-    this.count++;
-    let done = false;
+    const release = this.hold();
     return () => {
-      if (done) return;
-      done = true;
-      this.count--;
+      release();
       unwatch();
+    };
+  }
+
+  /** Counts one source until the returned release is called (once is enough; more are no-ops). */
+  hold(): () => void {
+    this.count++;
+    let held = true;
+    return () => {
+      if (held) this.count--;
+      held = false;
     };
   }
 }

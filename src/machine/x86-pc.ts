@@ -422,8 +422,7 @@ export class X86Machine {
       this.ctx = {
         pio: this.pio, mmio: this.mmio, stop: null, exits: 0, vmId: this.id,
         // Eventfds that writers outside the VMM hold may wake a halted guest.
-        mayWake: () => (this.irqchip?.lineCount ?? 0) > 0 || this.inputs.count > 0 || this.holds > 0
-          || this.doorbells.some((d) => d.exported || d.loading),
+        mayWake: () => (this.irqchip?.lineCount ?? 0) > 0 || this.inputs.count > 0 || this.doorbells.some((d) => d.exported || d.loading),
         ...(chip ? { onIoapicEoi: (v: number) => chip.eoi(v), beforeRun: (v: Vcpu) => this.extInt(v) } : {}),
       };
       this.server = exitServer(this.ctx);
@@ -446,8 +445,8 @@ export class X86Machine {
    * Runs the guest until it stops, synchronously (nothing else runs
    * meanwhile); flushes serial output. Refused where the backend needs the
    * event loop to run these vCPUs (several on KVM), and when the machine has
-   * eventfd lines or watched input, which only the event loop serves: use
-   * runAsync() there.
+   * eventfd lines, watched input or a holdAwake() held, which only the event
+   * loop serves: use runAsync() there.
    */
   run(): RunResult {
     if ((this.irqchip?.lineCount ?? 0) > 0 || this.inputs.count > 0 || this.doorbells.length > 0) {
@@ -505,7 +504,7 @@ export class X86Machine {
     return this.inputs.watch(this.vm, fd, this.onThreads ? [] : [this.vcpu]);
   }
 
-  /** Input sources that may still wake a halted guest (wakeOnInput). */
+  /** Outside sources that may still wake a halted guest (wakeOnInput, holdAwake). */
   private readonly inputs = new InputWatches();
 
   /**
@@ -513,18 +512,13 @@ export class X86Machine {
    * halted guest -- an experiment's own interrupt sources, say, entries of an
    * IrqfdCache it made on this VM -- so that a guest halted with interrupts
    * enabled waits for them instead of ending the run as `halted`. Until the
-   * returned release is called (once is enough; more are no-ops).
+   * returned release is called (once is enough; more are no-ops). Like
+   * watched input, such sources are served by the event loop: run() is
+   * refused while one is held.
    */
   holdAwake(): () => void {
-    this.holds++;
-    let held = true;
-    return () => {
-      if (held) this.holds--;
-      held = false;
-    };
+    return this.inputs.hold();
   }
-
-  private holds = 0;
 
   private pumpSerialIn(): void {
     const n = Math.min(this.uart.rxSpace, this.serialQueue.length);

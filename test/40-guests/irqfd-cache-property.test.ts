@@ -64,6 +64,20 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 describe.each(BACKENDS)('irqfd cache property through a guest on $title', (backend) => {
   const image = readFileSync(join(GUEST_DIR, 'msi-log.elf'));
+
+  it.skipIf(backend.skip)('holdAwake: while sources the machine does not know of are held, the synchronous run() is refused', () => {
+    const hv = backend.open();
+    const m = new X86Machine({ hypervisor: hv, image, irqchip: 'split', memMiB: 16, serialOut: () => {} });
+    try {
+      const release = m.holdAwake();
+      expect(() => m.run()).toThrow(/use runAsync/);
+      release();
+      release();
+    } finally {
+      m.close();
+      hv.close();
+    }
+  });
   for (const policy of IRQ_CACHE_POLICIES) {
     it.skipIf(backend.skip)(`${policy}: every interrupt on a vector its translation allowed, every ring accounted for`, async () => {
       await fc.assert(fc.asyncProperty(fc.array(opArb, { minLength: 20, maxLength: 60 }), async (ops) => {
