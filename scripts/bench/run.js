@@ -10,6 +10,9 @@
 //                     process, stdin a pipe), start-up subtracted, ÷ C
 //   exit_ratio_bare_vs_c  a bare JavaScript loop that only calls the addon's run()
 //                     on the same guest and VM set-up ÷ C: the floor N-API allows
+//   exit_userspace_ns_c, _bare, _vmm, _cli   ns per exit spent on our side of KVM_RUN, no KVM
+//                     needed: pio-ref.c, the bare loop, X86Machine.run() and `vmm run` against the
+//                     fake /dev/kvm (scripts/fake-kvm), whose KVM_RUN returns the next exit at once
 //   hello_wall_ms     process start → exit of `vmm run hello.elf --backend kvm`
 //   hello_vs_qemu     hello_wall_ms ÷ QEMU's wall time on the same image
 //   sim_mips          guest instructions per second of the sim on compute.elf
@@ -50,6 +53,7 @@ const want = (name) => !only || only.has(name);
 const { openHypervisor } = await import(join(ROOT, 'dist', 'backend', 'index.js'));
 const { X86Machine } = await import(join(ROOT, 'dist', 'machine', 'x86-pc.js'));
 const { kvmUnavailableReason, tryLoadBinding } = await import(join(ROOT, 'dist', 'native', 'binding.js'));
+const exitLoops = await import(join(ROOT, 'scripts', 'bench', 'exit-loops.js'));
 
 const kvmWhy = kvmUnavailableReason();
 
@@ -114,7 +118,7 @@ if (EXIT_FIGURES.some(want)) {
     execFileSync('bash', [join(ROOT, 'scripts', 'bench', 'build-ref.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
     const ref = join(ROOT, 'build', 'bench', 'pio-ref');
     const count = quick ? 100_000 : 300_000;
-    const elf = join(GUESTS, 'bench-pio.elf');
+    const elf = exitLoops.BENCH_PIO;
     const cRate = () => {
       const out = execFileSync(ref, [elf, String(count)], { encoding: 'latin1' });
       const line = out.split('\n').find((l) => l.startsWith('REF '));
@@ -130,62 +134,78 @@ if (EXIT_FIGURES.some(want)) {
     };
     if (want('exit_ratio_vs_c')) {
       await compare('exit_ratio_vs_c', quick ? 3 : 11, () => {
-        const r = runInProcess('kvm', elf, `count=${count}`);
+        const r = exitLoops.inProcess(count);
         return r.exits / r.seconds;
       }, 'in-process');
     }
     if (want('exit_ratio_cli_vs_c')) {
-      // `vmm run` with stdin a pipe that stays open (as under a terminal or a pipeline), its own
-      // "guest stopped" log line giving the exits; start-up (Node, the VM, loading) is the wall time
-      // of a count=1 run of the same command, subtracted.
-      const cli = (n) => {
-        const t0 = performance.now();
-        const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'vmm.js'), 'run', elf, '--backend', 'kvm', '--cmdline', `count=${n}`, '--log-level', 'info'],
-          { input: '', stdio: ['pipe', 'pipe', 'pipe'], encoding: 'latin1', timeout: 120_000 });
-        const ms = performance.now() - t0;
-        const stopped = r.stderr.split('\n').map((l) => { try { return JSON.parse(l); } catch { return null; } }).find((o) => o?.msg === 'guest stopped');
-        if (r.status !== 1 || !stopped) throw new Error(`vmm run bench-pio exited ${r.status}: ${r.stderr}`);
-        return { ms, exits: stopped.exits };
-      };
+      // Start-up (Node, the VM, loading) is the wall time of a count=1 run of the same command, subtracted.
       await compare('exit_ratio_cli_vs_c', quick ? 3 : 5, () => {
-        const base = cli(1);
-        const full = cli(count);
+        const base = exitLoops.cliProcess(1);
+        const full = exitLoops.cliProcess(count);
         return (full.exits - base.exits) / ((full.ms - base.ms) / 1000);
       }, 'vmm run');
     }
     if (want('exit_ratio_bare_vs_c')) {
-      const { loadBinding } = await import(join(ROOT, 'dist', 'native', 'binding.js'));
-      const b = loadBinding();
-      const K = b.constants;
-      const L = b.layout.kvm_run;
       await compare('exit_ratio_bare_vs_c', quick ? 3 : 11, () => {
-        // The machine only sets the VM up; then nothing but run(), the exit's port and -- for the
-        // guest's prints -- its reads answered as pio-ref answers them (the UART's LSR ready, else 0):
-        // unanswered, the guest's first putc polled LSR for ever.
-        const { hypervisor } = openHypervisor('kvm');
-        const m = new X86Machine({ hypervisor, image: readFileSync(elf), memMiB: 64, cmdline: `count=${count}`, serialOut: () => {}, irqchip: 'none' });
-        try {
-          const run = b.vcpuRunner(m.vcpu.handle);
-          const dv = m.vcpu.runView.view;
-          let exits = 0;
-          const t0 = performance.now();
-          for (;;) {
-            const r = run();
-            exits++;
-            if (r === 0 && dv.getUint32(L.exit_reason, true) === K.KVM_EXIT_IO) {
-              const port = dv.getUint16(L.io_port, true);
-              if (port === 0xf4) break;
-              if (dv.getUint8(L.io_direction) === K.KVM_EXIT_IO_IN) dv.setUint8(dv.getUint32(L.io_data_offset, true), port === 0x3fd ? 0x60 : 0);
-            }
-            if (r < 0) dv.setUint8(L.immediate_exit, 0);
-          }
-          return exits / ((performance.now() - t0) / 1000);
-        } finally {
-          m.close();
-          hypervisor.close();
-        }
+        const r = exitLoops.bareLoop(count);
+        return r.exits / r.seconds;
       }, 'bare run() loop');
     }
+  }
+}
+
+// exit_userspace_ns -----------------------------------------------------------------
+// What our side of an exit costs on this host's own CPU, with or without /dev/kvm: the same three
+// loops and pio-ref run against the fake /dev/kvm (scripts/fake-kvm, preloaded), whose KVM_RUN
+// returns bench-pio.elf's next port-0x80 write at once (TSVMM_FAKE_KVM_PIO=N), so no guest and no
+// hypervisor time is in the figure -- only the ioctl wrapper, N-API, the exit's decoding and
+// dispatch. ns per exit, the best of R alternated runs; the CLI's with start-up subtracted (an N=1
+// run). On a real host, exits/s ≈ 1 / (hypervisor's cost per exit + this).
+const EXIT_NS = ['exit_userspace_ns_c', 'exit_userspace_ns_bare', 'exit_userspace_ns_vmm', 'exit_userspace_ns_cli'];
+if (EXIT_NS.some(want)) {
+  let fake = null;
+  let why = null;
+  try {
+    fake = execFileSync('bash', [join(ROOT, 'scripts', 'fake-kvm', 'build.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+    execFileSync('bash', [join(ROOT, 'scripts', 'bench', 'build-ref.sh')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    why = `no C toolchain for the fake /dev/kvm or pio-ref: ${String(e.stderr ?? e.message).trim().split('\n')[0]}`;
+  }
+  if (!tryLoadBinding()) why ??= 'the native addon is not built';
+  if (why) for (const f of EXIT_NS.filter(want)) print(f, 'skipped', why);
+  else {
+    const count = quick ? 1_000_000 : 3_000_000;
+    const reps = quick ? 3 : 7;
+    const env = (n) => ({ ...process.env, TSVMM_FAKE_KVM_PIO: String(n), LD_PRELOAD: [process.env.LD_PRELOAD, fake].filter(Boolean).join(':') });
+    const ref = join(ROOT, 'build', 'bench', 'pio-ref');
+    const nsC = () => {
+      const out = execFileSync(ref, [exitLoops.BENCH_PIO, '1'], { encoding: 'latin1', env: env(count) });
+      const m = /exits=(\d+) .*seconds=([\d.e+-]+)/.exec(out);
+      if (!m) throw new Error(`pio-ref printed no figures:\n${out}`);
+      return Number(m[2]) * 1e9 / Number(m[1]);
+    };
+    const nsChild = (mode) => () => {
+      const out = execFileSync(process.execPath, [join(ROOT, 'scripts', 'bench', 'exit-child.js'), mode], { encoding: 'utf8', env: env(count) });
+      const r = JSON.parse(out.trim().split('\n').pop());
+      return r.seconds * 1e9 / r.exits;
+    };
+    const nsCli = () => {
+      const base = exitLoops.cliProcess(1, env(1));
+      // More exits than in-process: the start-up subtracted wanders by tens of ms between processes.
+      const full = exitLoops.cliProcess(1, env(4 * count));
+      return (full.ms - base.ms) * 1e6 / (full.exits - base.exits);
+    };
+    const sides = [['exit_userspace_ns_c', nsC, 'pio-ref.c'], ['exit_userspace_ns_bare', nsChild('bare'), 'bare run() loop'],
+      ['exit_userspace_ns_vmm', nsChild('in-process'), 'X86Machine.run()'], ['exit_userspace_ns_cli', nsCli, 'vmm run, stdin a pipe']];
+    const samples = sides.map(() => []);
+    for (let i = 0; i < reps; i++) sides.forEach(([, f], k) => samples[k].push(f()));
+    sides.forEach(([name, , what], k) => {
+      if (want(name)) {
+        print(name, Math.min(...samples[k]).toFixed(1),
+          `${VENDOR}; ${what} against the fake /dev/kvm, ${count} exits, best of ${reps} alternated (median ${median(samples[k]).toFixed(1)})`);
+      }
+    });
   }
 }
 
