@@ -364,7 +364,20 @@ function candidatePaths(): string[] {
  * before the process ends, and a vCPU worker sleeping in KVM_RUN on a halted
  * guest would otherwise hold that join, and the process, forever.
  */
+/**
+ * A copy of `o` (numbers, and objects of numbers, nested) with fast properties. The objects the
+ * addon builds with one napi_set_named_property per field (kvm_run's 31 offsets, the 67 constants)
+ * are in V8's dictionary mode, so every `layout.kvm_run.io_port` on the exit path was a hash
+ * lookup. `Object.fromEntries` builds one with a hidden class, so loads from it are inline-cached
+ * (checked with %HasFastProperties: a loop of keyed stores did not get one). Frozen, as the addon's
+ * facts are.
+ */
+function fastCopy<T extends object>(o: T): T {
+  return Object.freeze(Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v !== null && typeof v === 'object' ? fastCopy(v as object) : v]))) as T;
+}
+
 function prepare(b: NativeBinding & { NativeHandle: { prototype: object } }): NativeBinding {
+  Object.assign(b, { layout: fastCopy(b.layout), constants: fastCopy(b.constants) });
   const proto = b.NativeHandle.prototype as Record<symbol, unknown> & { close(): void };
   const dispose = (Symbol as { dispose?: symbol }).dispose;
   if (dispose && !(dispose in proto)) {

@@ -9,6 +9,7 @@ import {
   bindingPath, kvmUnavailableReason, tryLoadBinding, type NativeBinding, type NativeHandle,
 } from '../../src/native/binding.js';
 import { nativeSkipSuffix } from '../helpers/backends.js';
+import { distBuilt, runChild } from '../helpers/child.js';
 
 const b = tryLoadBinding() as NativeBinding;
 const kvmReason = b ? kvmUnavailableReason() : 'native addon not built';
@@ -67,6 +68,19 @@ describe.skipIf(!b)(`native addon without /dev/kvm${nativeSkipSuffix()}`, () => 
     expect(b.layout.kvm_regs.rip).toBe(128);
     expect(b.layout.kvm_regs.size).toBe(144);
     expect(b.layout.kvm_segment.size).toBe(24);
+  });
+
+  it.skipIf(!distBuilt())('the layout and constants the exit path reads have fast properties (frozen copies, not the addon\'s dictionary-mode objects)', () => {
+    // %HasFastProperties needs --allow-natives-syntax, so a child asks. The addon's own objects of
+    // 31 offsets and 67 constants are in dictionary mode: every load on the exit path a hash lookup.
+    const r = runChild(`
+      const { tryLoadBinding } = await import(BINDING);
+      const b = tryLoadBinding();
+      console.log(JSON.stringify([%HasFastProperties(b.layout), %HasFastProperties(b.layout.kvm_run), %HasFastProperties(b.constants),
+        Object.isFrozen(b.layout.kvm_run), Object.isFrozen(b.constants)]));`, { nodeArgs: ['--allow-natives-syntax'] });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual([true, true, true, true, true]);
+    expect(b.layout.kvm_run.io_port).toBe(34);
   });
 
   it('a closed handle answers EBADF with errno and the syscall, like a Node system error', () => {
