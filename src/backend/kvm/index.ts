@@ -4,7 +4,7 @@
  */
 import {
   loadBinding, type EventfdHandle, type HandleKind, type NativeBinding, type NativeHandle, type PollerHandle,
-  type VcpuHandle,
+  type VcpuHandle, type VmHandle,
 } from '../../native/binding.js';
 import { VcpuThread } from './vcpu-thread.js';
 import { checkRingerOptions, threadRinger, type Ringer, type RingerOptions } from '../ringer.js';
@@ -168,6 +168,8 @@ export class KvmVm implements Vm {
   }
 
   get fd(): number { return this.h.handle.fd; }
+  /** The native handle (for the addon's calls, as KvmVcpu.handle). */
+  get handle(): VmHandle { return this.h.handle; }
   checkExtension(cap: Capability): number { return this.b.checkExtension(this.h.handle, capNumber(this.b, cap)); }
   enableCap(cap: Capability, args: number[] = []): void { this.b.enableCap(this.h.handle, capNumber(this.b, cap), 0, args); }
 
