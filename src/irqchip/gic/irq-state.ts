@@ -122,6 +122,12 @@ export class IrqStateCore {
   private readonly grp: Uint8Array;
   private readonly target: Uint8Array;
   private readonly sgiSrc: Uint8Array;
+  /**
+   * One bit per slot, set while it is pending (SGIs: any source; edge: the latch; level: the latch or the
+   * line), kept by every change of those. Arbitration then visits the pending slots alone instead of every
+   * ID below scanLimit: a tick of the vtimer looks at one or two, not the 16 SGIs and every enabled ID.
+   */
+  private readonly pend: Uint32Array;
 
   constructor(cpus: number, spis: number) {
     if (!Number.isInteger(cpus) || cpus < 1 || cpus > GIC_MAX_CPUS) {
@@ -143,6 +149,7 @@ export class IrqStateCore {
     this.grp = new Uint8Array(this.slots);
     this.target = new Uint8Array(spis);
     this.sgiSrc = new Uint8Array(cpus * GIC_NR_SGIS);
+    this.pend = new Uint32Array(this.slots / 32);
     this.reset();
   }
 
@@ -191,6 +198,23 @@ export class IrqStateCore {
         this.edge[c * GIC_INTERNAL + i] = 1;
       }
     }
+    this.recomputePending();
+  }
+
+  /** Sets slot `s`'s bit in `pend` from its state (`sgi`: the sgiSrc index for an SGI's slot, else -1). */
+  private refresh(s: number, sgi: number): void {
+    const on = sgi >= 0 ? this.sgiSrc[sgi] !== 0 : this.latch[s] === 1 || (this.edge[s] === 0 && this.line[s] === 1);
+    const bit = 1 << (s & 31);
+    if (on) this.pend[s >>> 5]! |= bit;
+    else this.pend[s >>> 5]! &= ~bit;
+  }
+
+  private recomputePending(): void {
+    this.pend.fill(0);
+    for (let s = 0; s < this.slots; s++) {
+      const id = s < this.cpus * GIC_INTERNAL ? s % GIC_INTERNAL : GIC_INTERNAL;
+      this.refresh(s, id < GIC_NR_SGIS ? ((s / GIC_INTERNAL) | 0) * GIC_NR_SGIS + id : -1);
+    }
   }
 
   // ---- configuration -------------------------------------------------------
@@ -199,9 +223,15 @@ export class IrqStateCore {
     return this.enabled[this.slot(intid, cpu)] === 1;
   }
 
-  /** Enables or disables forwarding of the interrupt. Pending and active are untouched (a disabled interrupt still latches). */
+  /**
+   * Enables or disables forwarding of the interrupt. Pending and active are untouched (a disabled interrupt still
+   * latches). SGIs are always enabled (the call is ignored for them, as GICD_I[SC]ENABLER0's SGI bits are, and as
+   * restore() requires).
+   */
   setEnabled(intid: number, cpu: number, on: boolean): void {
-    this.enabled[this.slot(intid, cpu)] = on ? 1 : 0;
+    const s = this.slot(intid, cpu);
+    if (intid < GIC_NR_SGIS) return;
+    this.enabled[s] = on ? 1 : 0;
     if (on && intid >= this.scanLimit) this.scanLimit = intid + 1;
   }
 
@@ -217,6 +247,7 @@ export class IrqStateCore {
     const s = this.slot(intid, cpu);
     if (intid < GIC_NR_SGIS) return;
     this.edge[s] = t === 'edge' ? 1 : 0;
+    this.refresh(s, -1);
   }
 
   priority(intid: number, cpu: number): number {
@@ -272,6 +303,7 @@ export class IrqStateCore {
     if (was === level) return false;
     this.line[s] = level ? 1 : 0;
     if (level && this.edge[s] === 1) this.latch[s] = 1;
+    this.refresh(s, -1);
     return true;
   }
 
@@ -294,6 +326,7 @@ export class IrqStateCore {
     const s = this.slot(intid, cpu);
     if (intid < GIC_NR_SGIS) throw new InvalidArgumentError(`GIC interrupt ${intid} is an SGI: pend it per source`);
     this.latch[s] = 1;
+    this.refresh(s, -1);
   }
 
   /** Clears the latch / soft pend (GICD_ICPENDR). A level interrupt whose line is high stays pending. SGIs: use clearSgiSources. */
@@ -301,6 +334,7 @@ export class IrqStateCore {
     const s = this.slot(intid, cpu);
     if (intid < GIC_NR_SGIS) throw new InvalidArgumentError(`GIC interrupt ${intid} is an SGI: unpend it per source`);
     this.latch[s] = 0;
+    this.refresh(s, -1);
   }
 
   isActive(intid: number, cpu: number): boolean {
@@ -337,10 +371,12 @@ export class IrqStateCore {
       if (src === 0) return intid;
       const low = 31 - Math.clz32(src & -src);
       this.sgiSrc[k] = src & ~(1 << low);
+      this.refresh(s, k);
       return intid | (low << 10);
     }
     // Edge: the latch is the pending state. Level: the soft pend goes, pending is now the line alone.
     this.latch[s] = 0;
+    this.refresh(s, -1);
     return intid;
   }
 
@@ -353,22 +389,23 @@ export class IrqStateCore {
     this.checkCpu(cpu);
     let best = -1;
     let bestPrio = 0x100;
-    const bank = cpu * GIC_INTERNAL;
+    // The pending slots alone, in ID order (ties go to the lowest ID): cpu's bank, then the SPIs below scanLimit.
     const shared = this.cpus * GIC_INTERNAL;
-    for (let id = 0, end = this.scanLimit; id < end; id++) {
-      const s = id < GIC_INTERNAL ? bank + id : shared + (id - GIC_INTERNAL);
-      if (this.enabled[s] === 0 || this.active[s] === 1) continue;
-      const p = this.prio[s]!;
-      if (p >= bestPrio) continue;
-      if (((groupMask >>> this.grp[s]!) & 1) === 0) continue;
-      if (id < GIC_NR_SGIS) {
-        if (this.sgiSrc[cpu * GIC_NR_SGIS + id] === 0) continue;
-      } else {
-        if (this.latch[s] === 0 && !(this.edge[s] === 0 && this.line[s] === 1)) continue;
-        if (id >= GIC_INTERNAL && ((this.target[id - GIC_INTERNAL]! >>> cpu) & 1) === 0) continue;
+    const spiWords = (this.scanLimit - GIC_INTERNAL + 31) >>> 5;
+    for (let w = -1; w < spiWords; w++) {
+      let bits = w < 0 ? this.pend[cpu]! : this.pend[(shared >>> 5) + w]!;
+      while (bits !== 0) {
+        const b = 31 - Math.clz32(bits & -bits);
+        bits &= bits - 1;
+        const s = w < 0 ? cpu * GIC_INTERNAL + b : shared + w * 32 + b;
+        if (this.enabled[s] === 0 || this.active[s] === 1) continue;
+        const p = this.prio[s]!;
+        if (p >= bestPrio) continue;
+        if (((groupMask >>> this.grp[s]!) & 1) === 0) continue;
+        if (w >= 0 && ((this.target[s - shared]! >>> cpu) & 1) === 0) continue;
+        best = w < 0 ? b : GIC_INTERNAL + w * 32 + b;
+        bestPrio = p;
       }
-      best = id;
-      bestPrio = p;
     }
     return best;
   }
@@ -387,6 +424,7 @@ export class IrqStateCore {
     this.checkSgi(sgi);
     this.checkCpu(cpu);
     this.sgiSrc[cpu * GIC_NR_SGIS + sgi]! |= sources & this.cpuMask;
+    this.refresh(cpu * GIC_INTERNAL + sgi, cpu * GIC_NR_SGIS + sgi);
   }
 
   /** Clears the sources in `sources` of SGI `sgi` on `cpu` (GICD_CPENDSGIR). */
@@ -394,6 +432,7 @@ export class IrqStateCore {
     this.checkSgi(sgi);
     this.checkCpu(cpu);
     this.sgiSrc[cpu * GIC_NR_SGIS + sgi]! &= ~sources & 0xff;
+    this.refresh(cpu * GIC_INTERNAL + sgi, cpu * GIC_NR_SGIS + sgi);
   }
 
   /** `source` sends SGI `sgi` to every CPU in `targetMask` (GICD_SGIR once the filter is applied). */
@@ -401,7 +440,11 @@ export class IrqStateCore {
     this.checkSgi(sgi);
     this.checkCpu(source);
     const m = targetMask & this.cpuMask;
-    for (let c = 0; c < this.cpus; c++) if ((m >>> c) & 1) this.sgiSrc[c * GIC_NR_SGIS + sgi]! |= 1 << source;
+    for (let c = 0; c < this.cpus; c++) {
+      if (((m >>> c) & 1) === 0) continue;
+      this.sgiSrc[c * GIC_NR_SGIS + sgi]! |= 1 << source;
+      this.refresh(c * GIC_INTERNAL + sgi, c * GIC_NR_SGIS + sgi);
+    }
   }
 
   private checkSgi(sgi: number): void {
@@ -478,6 +521,7 @@ export class IrqStateCore {
     let limit = Math.min(GIC_INTERNAL, core.lines);
     for (let id = GIC_INTERNAL; id < core.lines; id++) if (enabled[core.cpus * GIC_INTERNAL + (id - GIC_INTERNAL)] === 1) limit = id + 1;
     core.scanLimit = limit;
+    core.recomputePending();
     return core;
   }
 }
