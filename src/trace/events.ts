@@ -88,9 +88,16 @@ export const TRACE_NAMES: readonly TraceName[] = [
   'vmm:iommu:fault', 'vmm:irq:deliver', 'vmm:irqcache:miss', 'vmm:irqcache:fault', 'vmm:irqcache:fill', 'vmm:irqcache:invalidate', 'vmm:irqcache:detach',
 ];
 
-/** Whether anyone listens on `name` (hot paths check before building a payload). */
-export function tracing(name: TraceName): boolean {
-  return channel(name).hasSubscribers;
+/** One trace point, bound once: what an exit path holds instead of looking the channel up by name at every event. */
+export interface TracePoint<N extends TraceName> {
+  /** Whether anyone listens (check before building a payload). */
+  readonly hasSubscribers: boolean;
+  publish(payload: TraceEvents[N]): void;
+}
+
+/** The trace point `name`, for a module-level constant on a hot path (`if (p.hasSubscribers) p.publish({ … })`). */
+export function tracePoint<N extends TraceName>(name: N): TracePoint<N> {
+  return channel(name);
 }
 
 /** Publishes `payload` on `name` if anyone listens. */

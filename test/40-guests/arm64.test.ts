@@ -59,3 +59,31 @@ describe.each(ARM64_BACKENDS)('arm64 ioeventfd on $title', (b) => {
     expect(addresses.length).toBe(1);
   });
 });
+
+describe.each(ARM64_BACKENDS)('arm64 GIC trace points on $title', (b) => {
+  it.skipIf(b.skip)('the timer guest\'s ticks: every level KVM reports, the CPU interface\'s line following it, each deactivation of PPI 27', async () => {
+    const g = guests.find((x) => x.name === 'timer')!;
+    const seen: { name: string; p: Record<string, unknown> }[] = [];
+    const unsubscribe = subscribe((name, p) => { seen.push({ name, p: p as Record<string, unknown> }); },
+      ['vmm:gic:device_irq_level', 'vmm:gic:irq_line', 'vmm:gic:deactivate']);
+    const hv = b.open();
+    try {
+      const r = await runArm64Guest(hv, g);
+      expect(r.serial).toBe(g.serial);
+    } finally {
+      unsubscribe();
+      hv.close();
+    }
+    const of = (n: string): Record<string, unknown>[] => seen.filter((e) => e.name === n).map((e) => e.p);
+    // The one-shot and 10 ticks: 11 rises of the vtimer's level (bit 0), each followed by its fall; the line likewise.
+    const levels = of('vmm:gic:device_irq_level').map((p) => (p['level'] as number) & 1);
+    expect(levels.filter((l) => l === 1).length).toBe(11);
+    expect(levels.every((l, i) => i === 0 || l !== levels[i - 1])).toBe(true);
+    const lines = of('vmm:gic:irq_line').map((p) => p['level']);
+    expect(lines.filter((l) => l === true).length).toBe(11);
+    expect(lines.every((l, i) => l === (i % 2 === 0))).toBe(true);
+    const deact = of('vmm:gic:deactivate');
+    expect(deact.length).toBe(11);
+    expect(deact.every((p) => p['intid'] === 27 && p['vcpu'] === 0 && typeof p['vm'] === 'number')).toBe(true);
+  });
+});

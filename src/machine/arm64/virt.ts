@@ -19,7 +19,7 @@ import { Pl011 } from '../../devices/pl011.js';
 import { DebugExit } from '../../devices/debug-exit.js';
 import { EventfdIrqLine, type LineKind } from '../../irq/line.js';
 import { loadArm64 } from '../../loader/arm64-image.js';
-import { trace, tracing } from '../../trace/events.js';
+import { trace, tracePoint } from '../../trace/events.js';
 import { MmioBus, PioBus } from '../bus.js';
 import { exitServer, InputWatches, type RunContext, type StopReason } from '../run-loop.js';
 import { exitStatusFor, type RunResult } from '../x86-pc.js';
@@ -47,6 +47,11 @@ export interface Arm64MachineOptions {
 }
 
 let nextMachineId = 1_000_000; // apart from the x86 machines' ids in traces
+
+// The trace points a vtimer tick passes, bound once (a lookup by name at each was ~5 % of the tick's JavaScript).
+const IRQ_LINE = tracePoint('vmm:gic:irq_line');
+const DEACTIVATE = tracePoint('vmm:gic:deactivate');
+const DEVICE_IRQ_LEVEL = tracePoint('vmm:gic:device_irq_level');
 
 export class Arm64Machine {
   readonly id = nextMachineId++;
@@ -109,11 +114,11 @@ export class Arm64Machine {
         cpus, spis: GIC_SPIS,
         outputs: {
           irqLine: (cpu, level) => {
-            if (tracing('vmm:gic:irq_line')) trace('vmm:gic:irq_line', { vm: this.id, vcpu: cpu, level });
+            if (IRQ_LINE.hasSubscribers) IRQ_LINE.publish({ vm: this.id, vcpu: cpu, level });
             this.vm.setIrqLine(armIrqCpu(cpu), level);
           },
           deactivated: (intid, cpu) => {
-            if (tracing('vmm:gic:deactivate')) trace('vmm:gic:deactivate', { vm: this.id, intid, vcpu: cpu });
+            if (DEACTIVATE.hasSubscribers) DEACTIVATE.publish({ vm: this.id, intid, vcpu: cpu });
             this.lines.get(intid)?.resampled();
           },
         },
@@ -190,7 +195,7 @@ export class Arm64Machine {
     if (i < 0 || level === this.lastLevels[i]) return false;
     const changed = level ^ this.lastLevels[i]!;
     this.lastLevels[i] = level;
-    if (tracing('vmm:gic:device_irq_level')) trace('vmm:gic:device_irq_level', { vm: this.id, vcpu: i, level });
+    if (DEVICE_IRQ_LEVEL.hasSubscribers) DEVICE_IRQ_LEVEL.publish({ vm: this.id, vcpu: i, level });
     if (changed & 1) this.gic.setPpi(i, PPI_VTIMER, (level & 1) !== 0);
     if (changed & 2) this.gic.setPpi(i, PPI_PTIMER, (level & 2) !== 0);
     if (changed & 4) this.gic.setPpi(i, PPI_PMU, (level & 4) !== 0);
