@@ -23,7 +23,8 @@ export class KvmRunView {
   private ioCacheOffset = -1;
   private ioCacheLength = -1;
   private ioCache: Uint8Array;
-  private readonly mmioData: Uint8Array;
+  /** mmio.data's first n bytes, n = 0..8: an MMIO exit picks its view instead of making one. */
+  private readonly mmioData: readonly Uint8Array[];
   // The exit path allocates nothing: port and MMIO exits reuse one object each
   // (valid until the next run(), like the kvm_run page they describe).
   private readonly ioOut = { kind: 'io-out' as const, port: 0, size: 1 as 1 | 2 | 4, count: 0, data: new Uint8Array(0) as Uint8Array };
@@ -40,7 +41,7 @@ export class KvmRunView {
     this.irqLevelAt = layout.kvm_sync_regs.device_irq_level === undefined ? -1 : layout.kvm_run.sync_regs + layout.kvm_sync_regs.device_irq_level;
     this.c = constants;
     this.ioCache = this.bytes.subarray(0, 0);
-    this.mmioData = this.bytes.subarray(this.o.mmio_data, this.o.mmio_data + 8);
+    this.mmioData = Array.from({ length: 9 }, (_, n) => this.bytes.subarray(this.o.mmio_data, this.o.mmio_data + n));
   }
 
   get exitReason(): number { return this.view.getUint32(this.o.exit_reason, true); }
@@ -103,7 +104,7 @@ export class KvmRunView {
         const e = this.bytes[o.mmio_is_write] ? this.mmioWrite : this.mmioRead;
         e.address = v.getUint32(o.mmio_phys_addr, true) + v.getUint32(o.mmio_phys_addr + 4, true) * 2 ** 32;
         e.size = Math.min(v.getUint32(o.mmio_len, true), 8);
-        e.data = e.size === 8 ? this.mmioData : this.mmioData.subarray(0, e.size);
+        e.data = this.mmioData[e.size]!;
         return e;
       }
       case c.KVM_EXIT_HLT: return { kind: 'hlt' };
