@@ -57,7 +57,8 @@ Options:
   --doorbell-load rate=R,count=N
                           ring every doorbell's vectors round robin from
                           another thread, N rings, R per second (rate=0 or
-                          absent: as fast as possible), from the start of the run
+                          absent: as fast as possible), from when the guest
+                          turns the device's MSI-X on
   --stats                 print the irqfd cache's counters on stderr at exit
   --trace FILE            write Chrome trace-event JSON to FILE (open it in
                           ui.perfetto.dev): a track per vCPU with its exits,

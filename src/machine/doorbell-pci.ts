@@ -47,6 +47,8 @@ export class DoorbellPci {
   /** Rings made through `ring()` and the registers. */
   private ownRings = 0;
   private readonly loads: Ringer[] = [];
+  /** Load generators asked for before the guest turned MSI-X on: they start when it does. */
+  private readonly waitingLoads: { rate: number; count: number }[] = [];
   /** An eventfd was handed out: rings may come from writers we do not count. */
   exported = false;
   private closed = false;
@@ -58,12 +60,15 @@ export class DoorbellPci {
       send: (v, m) => deps.cache.deliver(this.handles[v]!, m),
       busMaster: () => this.fn.busMaster,
       onEntryChanged: (v) => deps.cache.entryChanged(this.handles[v]!),
-      onMaskChanged: (v) => this.sendableChanged(v),
+      onMaskChanged: (v) => {
+        this.sendableChanged(v);
+        if (v === null) this.startWaitingLoads();
+      },
       ...(deps.onGuestError ? { onGuestError: deps.onGuestError } : {}),
     });
     this.regs = new DoorbellRegs(n, {
       ring: (v) => this.ring(v),
-      load: () => this.loads.filter((l) => !l.done).length,
+      load: () => this.loads.filter((l) => !l.done).length + this.waitingLoads.length,
       ...(deps.onGuestError ? { onGuestError: deps.onGuestError } : {}),
     });
     this.bar0 = {
@@ -122,17 +127,28 @@ export class DoorbellPci {
 
   /**
    * A load generator on every vector (--doorbell-load): `count` rings round
-   * robin from another thread, `rate` per second (0: as fast as it can).
+   * robin from another thread, `rate` per second (0: as fast as it can). It
+   * starts once the guest has turned MSI-X on, as traffic to a real device
+   * starts once its driver is up: before that the device cannot signal, and
+   * a storm begun at power-on would be dropped ring by ring while the guest
+   * programs its table (on a slow host, all of it). Meanwhile it counts in
+   * the LOAD register as ringing.
    */
-  startLoad(opts: { rate: number; count: number }): Ringer {
+  startLoad(opts: { rate: number; count: number }): void {
     if (!Number.isFinite(opts.rate) || opts.rate < 0) throw new InvalidArgumentError(`doorbell load rate ${opts.rate}: rings per second, 0 for as fast as possible`);
-    const r = this.deps.vm.ringEventFds(this.eventfds, { count: opts.count, intervalNs: opts.rate > 0 ? 1e9 / opts.rate : 0 });
-    this.loads.push(r);
-    return r;
+    this.waitingLoads.push({ rate: opts.rate, count: opts.count });
+    this.startWaitingLoads();
   }
 
-  /** Whether a load generator is still ringing. */
-  get loading(): boolean { return this.loads.some((l) => !l.done); }
+  /** Whether a load generator is still ringing (or waits for MSI-X to start). */
+  get loading(): boolean { return this.waitingLoads.length > 0 || this.loads.some((l) => !l.done); }
+
+  private startWaitingLoads(): void {
+    if (this.closed || !this.msix.enabled) return;
+    for (const o of this.waitingLoads.splice(0)) {
+      this.loads.push(this.deps.vm.ringEventFds(this.eventfds, { count: o.count, intervalNs: o.rate > 0 ? 1e9 / o.rate : 0 }));
+    }
+  }
 
   /** What firmware would have done: BAR0 at `base`, BAR2 right after it, memory decode on. */
   firmwareSetup(base: number): void {
@@ -145,6 +161,7 @@ export class DoorbellPci {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.waitingLoads.length = 0;
     for (const l of this.loads) l.stop();
     for (const h of this.handles) this.deps.cache.remove(h);
     for (const e of this.eventfds) e.close();

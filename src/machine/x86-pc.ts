@@ -82,10 +82,11 @@ export interface X86MachineOptions {
    */
   iommu?: { intremap?: boolean };
   /**
-   * A load generator on every doorbell, started with the run (runAsync):
-   * `count` rings round robin over its vectors from another thread, `rate`
-   * per second (0: as fast as possible). QEMU has no such option: this is the
-   * benchmark's stimulus.
+   * A load generator on every doorbell, asked for with the run (runAsync)
+   * and started once the guest turns the device's MSI-X on: `count` rings
+   * round robin over its vectors from another thread, `rate` per second (0:
+   * as fast as possible). QEMU has no such option: this is the benchmark's
+   * stimulus.
    */
   doorbellLoad?: { rate: number; count: number };
 }
