@@ -169,7 +169,7 @@ export interface Vm {
   ioeventfd(args: IoeventfdArgs): void;
   /** KVM_IOEVENTFD with KVM_IOEVENTFD_FLAG_DEASSIGN. */
   ioeventfdDeassign(args: IoeventfdArgs): void;
-  /** KVM_SIGNAL_MSI: > 0 delivered, 0 blocked by the guest. */
+  /** KVM_SIGNAL_MSI: how many vCPUs took it; 0 when none did (blocked by the guest, or no LAPIC matched the destination). */
   signalMsi(msi: Msi): number;
   /** KVM_IRQ_LINE_STATUS */
   irqLine(irq: number, level: boolean): number;
