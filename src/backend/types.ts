@@ -189,6 +189,14 @@ export interface Vm {
    */
   watchEventFd(eventfd: EventFd, onReadable: () => void, kick?: readonly Vcpu[]): () => void;
   /**
+   * Calls `fn` after each batch of watchEventFd callbacks: the watches one
+   * kick or one wake-up found readable together, served one after another.
+   * A watcher that defers work while serving (the irqfd cache's route pushes
+   * for the fills of a burst) does it there, once for the batch. Returns the
+   * unregister function.
+   */
+  onWatchesServed(fn: () => void): () => void;
+  /**
    * Kicks `kick` out of KVM_RUN whenever the caller's `fd` (a pipe, a
    * terminal, a socket) becomes readable, so that this thread's event loop
    * gets to read it even while a vCPU it runs is halted inside KVM_RUN

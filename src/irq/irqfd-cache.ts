@@ -130,7 +130,11 @@ export interface CacheHandle {
 }
 
 export interface IrqfdCacheOptions {
-  vm: Pick<Vm, 'signalMsi' | 'watchEventFd'>;
+  /**
+   * With onWatchesServed, the lazy fills of one batch of watch callbacks
+   * share one route push (without it, each fill pushes at once).
+   */
+  vm: Pick<Vm, 'signalMsi' | 'watchEventFd'> & Partial<Pick<Vm, 'onWatchesServed'>>;
   routing: GsiRoutingManager;
   translator?: InterruptTranslator;
   policy?: IrqCachePolicy;
@@ -155,6 +159,12 @@ export class IrqfdCache {
   private readonly x2apicApi: boolean;
   private readonly vmId: number;
   private nextId = 0;
+  /** Inside a watch callback of a VM that reports the end of each batch: fills wait for it. */
+  private serving = 0;
+  private readonly batched: boolean;
+  /** Lazy fills staged in this batch: one push at its end, then their irqfds. */
+  private readonly staged = new Set<Entry>();
+  private readonly unwatchBatches: (() => void) | null;
   readonly stats: IrqCacheStats = {
     misses: 0, ringsInUserspace: 0, deliveries: 0, undelivered: 0, faults: 0,
     fills: 0, invalidations: 0, detaches: 0, attaches: 0, routePushes: 0,
@@ -170,6 +180,8 @@ export class IrqfdCache {
     this.kick = opts.kick ?? (() => []);
     this.x2apicApi = opts.x2apicApi === true;
     this.vmId = opts.vmId ?? 0;
+    this.unwatchBatches = opts.vm.onWatchesServed?.(() => this.commitStaged()) ?? null;
+    this.batched = this.unwatchBatches !== null;
   }
 
   /** Starts serving a source: watched in userspace, and (eager) translated and cached at once. */
@@ -189,6 +201,7 @@ export class IrqfdCache {
   }
 
   private removeEntry(e: Entry): void {
+    this.staged.delete(e);
     this.detach(e, false);
     e.unwatch?.();
     e.unwatch = null;
@@ -311,7 +324,9 @@ export class IrqfdCache {
 
   /** Detaches every irqfd and stops every watch (the VM is closing). The eventfds stay open: their owners close them. */
   close(): void {
+    this.staged.clear();
     for (const e of [...this.entries]) this.removeEntry(e);
+    this.unwatchBatches?.();
   }
 
   // ---- internals ----------------------------------------------------------
@@ -337,17 +352,43 @@ export class IrqfdCache {
     this.stats.misses++;
     this.stats.ringsInUserspace += Number(n);
     trace('vmm:irqcache:miss', { vm: this.vmId, source: e.spec.label, events: Number(n) });
-    e.spec.fire();
+    this.serving++;
+    try {
+      e.spec.fire();
+    } finally {
+      this.serving--;
+    }
+  }
+
+  /**
+   * The batch of watch callbacks ended: one push for the routes its fills
+   * staged, then their irqfds. A burst of first rings over many vectors (a
+   * storm's start, 2048 vectors round robin) costs one KVM_SET_GSI_ROUTING
+   * of the whole table per wake-up instead of one per vector; each ring of
+   * the batch was delivered already, by KVM_SIGNAL_MSI.
+   */
+  private commitStaged(): void {
+    if (this.staged.size === 0) return;
+    const ready = [...this.staged];
+    this.staged.clear();
+    this.pushRoutes();
+    for (const e of ready) if (!e.closed && e.routeValid && !e.attached && e.spec.message() !== null) this.attach(e);
   }
 
   /** Lazy fill after a delivery: the translated route, then the irqfd. */
   private fill(e: Entry, t: Extract<Translation, { ok: true }>): void {
     if (e.routeValid) {
-      // Already cached (an unmask delivered a pending vector): only the irqfd may be missing.
-      if (!e.attached && e.spec.message() !== null) this.attach(e);
+      // Already cached (an unmask delivered a pending vector): only the irqfd may be missing -- unless
+      // this batch staged the route, whose end attaches it after the push.
+      if (!e.attached && !this.staged.has(e) && e.spec.message() !== null) this.attach(e);
       return;
     }
     this.store(e, t);
+    // Served from a watch of a VM that reports batch ends: the push waits for the batch's end.
+    if (this.batched && this.serving > 0) {
+      this.staged.add(e);
+      return;
+    }
     this.pushRoutes();
     if (e.spec.message() !== null) this.attach(e);
   }
@@ -407,6 +448,7 @@ export class IrqfdCache {
 
   /** An invalidated entry: out of the kernel, its route stale (kept for the next fill, not pushed). */
   private drop(e: Entry): void {
+    this.staged.delete(e);
     e.routeValid = false;
     this.forgetIrte(e);
     this.detach(e, true);

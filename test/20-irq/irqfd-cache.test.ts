@@ -273,6 +273,47 @@ describe('irqfd cache, lazy', () => {
   });
 });
 
+describe('irqfd cache, lazy, on a VM that reports the end of each batch of watch callbacks', () => {
+  /** The FakeKernel whose flush() is one batch: the poller's wake-up, then onWatchesServed's functions. */
+  class BatchingKernel extends FakeKernel {
+    private readonly ends = new Set<() => void>();
+    onWatchesServed(fn: () => void): () => void {
+      this.ends.add(fn);
+      return () => { this.ends.delete(fn); };
+    }
+    override flush(): void {
+      super.flush();
+      for (const f of this.ends) f();
+    }
+  }
+
+  it('the first rings of eight vectors served in one batch: eight deliveries, one push, eight irqfds; then all hits', () => {
+    const k = new BatchingKernel();
+    const routing = new GsiRoutingManager(k, { reserved: 24, maxRoutes: 4096 });
+    const cache = new IrqfdCache({ vm: k, routing, policy: 'lazy' });
+    const vecs = Array.from({ length: 8 }, (_, n) => new Vec(cache, new FakeFd(100 + n), compat(0x40 + n), n));
+    for (const v of vecs) k.ring(v.fd);
+    k.flush();
+    expect(k.log).toEqual([
+      ...vecs.map((_, n) => `signal ${0x40 + n}`),
+      'push 8',
+      ...vecs.map((_, n) => `irqfd ${24 + n}`),
+    ]);
+    expect(cache.stats).toMatchObject({ misses: 8, deliveries: 8, fills: 8, routePushes: 1, attaches: 8 });
+    for (const v of vecs) k.ring(v.fd);
+    expect(k.delivered.slice(8)).toEqual(vecs.map((_, n) => ({ vector: 0x40 + n, path: 'irqfd' })));
+    // A vector reprogrammed after its batch: detached at once, refilled in the next batch.
+    vecs[3]!.program(compat(0x77));
+    k.ring(vecs[3]!.fd);
+    k.flush();
+    expect(k.log.slice(-4)).toEqual(['deassign 27', 'signal 119', 'push 8', 'irqfd 27']);
+    cache.close();
+    // close() unregisters from the batch ends: a later batch does not reach the closed cache.
+    k.flush();
+    expect(k.log.at(-1)).toBe('deassign 31');
+  });
+});
+
 describe('irqfd cache, eager and none', () => {
   it('eager translates at programming time without faults and re-translates every route on any invalidation', () => {
     const remap = new FakeRemapper();

@@ -306,6 +306,27 @@ describe.each(BACKENDS)('backend contract: $title', (backend) => {
     e.close();
   });
 
+  it('onWatchesServed runs after the watch callbacks of each batch: every callback is followed by it', async () => {
+    const fds = [vm.createEventFd(), vm.createEventFd(), vm.createEventFd()];
+    const log: string[] = [];
+    const unwatches = fds.map((e, n) => vm.watchEventFd(e, () => { e.read(); log.push(`w${n}`); }));
+    const unbatch = vm.onWatchesServed(() => log.push('end'));
+    for (const e of fds) e.write(1);
+    const t0 = Date.now();
+    while (log.filter((x) => x.startsWith('w')).length < 3 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 2));
+    expect([...log].filter((x) => x.startsWith('w')).sort()).toEqual(['w0', 'w1', 'w2']);
+    expect(log.at(-1)).toBe('end');
+    // No callback is left without an 'end' after it (a backend may serve the three in one batch or in several).
+    log.forEach((x, i) => { if (x.startsWith('w')) expect(log.slice(i + 1)).toContain('end'); });
+    unbatch();
+    const before = log.length;
+    fds[0]!.write(1);
+    while (log.length === before && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 2));
+    expect(log.slice(before)).toEqual(['w0']);
+    for (const u of unwatches) u();
+    for (const e of fds) e.close();
+  });
+
   it('a watched eventfd with kick brings a spinning vCPU out of run()', async () => {
     const vcpu = boot([0xeb, 0xfe]); // jmp $
     const e = vm.createEventFd();

@@ -46,9 +46,11 @@ describe.each(BACKENDS)('doorbell-storm on $title', (backend) => {
           expect(s.fills).toBeGreaterThanOrEqual(16);
         }
         if (policy === 'lazy') {
-          // Each fill follows a userspace delivery; each reprogramming costs at most one refill.
+          // Each fill follows a userspace delivery; each reprogramming costs at most one refill. The fills of
+          // one batch of watch callbacks share a push.
           expect(s.fills).toBeLessThanOrEqual(s.deliveries);
-          expect(s.routePushes).toBe(s.fills);
+          expect(s.routePushes).toBeGreaterThan(0);
+          expect(s.routePushes).toBeLessThanOrEqual(s.fills);
         }
       } finally {
         m.close();

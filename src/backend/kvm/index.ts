@@ -252,6 +252,7 @@ export class KvmVm implements Vm {
 
   private poller: PollerHandle | null = null;
   private readonly watches = new Map<number, () => void>();
+  private readonly watchesServed = new Set<() => void>();
   /** Tokens of kickOnReadable's fds: Node reads those, so serving them needs the event loop. */
   private readonly fileTokens = new Set<number>();
   private nextToken = 1;
@@ -276,8 +277,43 @@ export class KvmVm implements Vm {
         failure ??= e; // the others are still served; the first failure is thrown after them
       }
     }
+    if (tokens.length > 0) {
+      try {
+        this.afterWatches();
+      } catch (e) {
+        failure ??= e;
+      }
+    }
     if (failure !== null) throw failure;
     return !loop;
+  }
+
+  onWatchesServed(fn: () => void): () => void {
+    const f = (): void => fn();
+    this.watchesServed.add(f);
+    return () => { this.watchesServed.delete(f); };
+  }
+
+  /** The end of a batch of watch callbacks (onWatchesServed); one failure does not stop the others. */
+  private afterWatches(): void {
+    let failure: unknown = null;
+    for (const f of this.watchesServed) {
+      try {
+        f();
+      } catch (e) {
+        failure ??= e;
+      }
+    }
+    if (failure !== null) throw failure;
+  }
+
+  /** A token the poller called back with (on the event loop): a batch of one. */
+  private serveToken(token: number): void {
+    try {
+      this.watches.get(token)?.();
+    } finally {
+      this.afterWatches();
+    }
   }
 
   watchEventFd(eventfd: EventFd, onReadable: () => void, kick: readonly Vcpu[] = []): () => void {
@@ -286,7 +322,7 @@ export class KvmVm implements Vm {
     const efd = eventfd.handle;
     // The callback reaches this VM, which holds the poller: the addon holds callbacks weakly, so the
     // cycle stays collectable.
-    this.poller ??= this.b.pollerCreate((token) => this.watches.get(token)?.());
+    this.poller ??= this.b.pollerCreate((token) => this.serveToken(token));
     const token = this.nextToken++;
     this.b.pollerAdd(this.poller, efd, token, kickHandles);
     this.watches.set(token, onReadable);
@@ -302,7 +338,7 @@ export class KvmVm implements Vm {
     const file = new Owned(this.b.dupFd(fd), `watch of fd ${fd}`);
     this.files.add(file);
     try {
-      this.poller ??= this.b.pollerCreate((token) => this.watches.get(token)?.());
+      this.poller ??= this.b.pollerCreate((token) => this.serveToken(token));
       const token = this.nextToken++;
       this.b.pollerAdd(this.poller, file.handle, token, kickHandles);
       const poller = this.poller;

@@ -351,6 +351,9 @@ export class SimVm implements Vm {
   }
 
   private readonly ringers = new Set<Ringer>();
+  private readonly watchesServed = new Set<() => void>();
+  private readonly readyWatches = new Set<() => void>();
+  private batchQueued = false;
 
   ringEventFds(eventfds: readonly EventFd[], opts: RingerOptions): Ringer {
     this.check('ringEventFds');
@@ -364,19 +367,44 @@ export class SimVm implements Vm {
 
   watchEventFd(eventfd: EventFd, onReadable: () => void, kick: readonly Vcpu[] = []): () => void {
     if (!(eventfd instanceof SimEventFd) || eventfd.closed) throw new BackendError('EBADF', 'epoll_ctl', 'not an open eventfd');
-    let queued = false;
-    // Like the poller thread: kick at once, call back later on the JS thread (coalesced).
+    const serve = (): void => onReadable();
+    // Like the poller thread: kick at once, call back later on the JS thread, every watch that became
+    // readable meanwhile in one batch (a watch once however often it was written).
     const cb = (): void => {
       for (const v of kick) v.kick();
-      if (queued) return;
-      queued = true;
-      queueMicrotask(() => {
-        queued = false;
-        onReadable();
-      });
+      this.readyWatches.add(serve);
+      if (this.batchQueued) return;
+      this.batchQueued = true;
+      queueMicrotask(() => this.serveReadyWatches());
     };
     eventfd.readable.add(cb);
-    return () => { eventfd.readable.delete(cb); };
+    return () => {
+      eventfd.readable.delete(cb);
+      this.readyWatches.delete(serve);
+    };
+  }
+
+  /** One wake-up's batch: the ready watches in the order they became ready, then onWatchesServed's functions. */
+  private serveReadyWatches(): void {
+    this.batchQueued = false;
+    if (this.isClosed) return;
+    const batch = [...this.readyWatches];
+    this.readyWatches.clear();
+    let failure: unknown = null;
+    for (const f of [...batch, ...this.watchesServed]) {
+      try {
+        f();
+      } catch (e) {
+        failure ??= e; // the others still run; the first failure is thrown after them
+      }
+    }
+    if (failure !== null) throw failure;
+  }
+
+  onWatchesServed(fn: () => void): () => void {
+    const f = (): void => fn();
+    this.watchesServed.add(f);
+    return () => { this.watchesServed.delete(f); };
   }
 
   get closed(): boolean { return this.isClosed; }
