@@ -40,22 +40,28 @@ describe.skipIf(!HAS_QEMU_ARM64)(qemuTitle, () => {
   }
 });
 
+/** Runs guest `g` on backend `b` with `onEvent` subscribed to the trace points `names`; checks its transcript. */
+async function runSubscribed(b: (typeof ARM64_BACKENDS)[number], g: (typeof guests)[number], names: Parameters<typeof subscribe>[1],
+  onEvent: Parameters<typeof subscribe>[0]): Promise<void> {
+  const unsubscribe = subscribe(onEvent, names);
+  const hv = b.open();
+  try {
+    const r = await runArm64Guest(hv, g);
+    expect(r.serial).toBe(g.serial);
+  } finally {
+    unsubscribe();
+    hv.close();
+  }
+}
+
 describe.each(ARM64_BACKENDS)('arm64 ioeventfd on $title', (b) => {
   it.skipIf(b.skip)('the matching doorbell writes never exit to userspace: exactly one MMIO exit at the doorbell', async () => {
     const g = guests.find((x) => x.name === 'ioeventfd')!;
     const addresses: number[] = [];
-    const unsubscribe = subscribe((_n, p) => {
+    await runSubscribed(b, g, ['vmm:vcpu:exit'], (_n, p) => {
       const e = p as { kind: string; address?: number };
       if (e.kind === 'mmio-write' && e.address === TESTDEV_BASE + TD_DOORBELL) addresses.push(e.address);
-    }, ['vmm:vcpu:exit']);
-    const hv = b.open();
-    try {
-      const r = await runArm64Guest(hv, g);
-      expect(r.serial).toBe(g.serial);
-    } finally {
-      unsubscribe();
-      hv.close();
-    }
+    });
     expect(addresses.length).toBe(1);
   });
 });
@@ -64,16 +70,8 @@ describe.each(ARM64_BACKENDS)('arm64 GIC trace points on $title', (b) => {
   it.skipIf(b.skip)('the timer guest\'s ticks: every level KVM reports, the CPU interface\'s line following it, each deactivation of PPI 27', async () => {
     const g = guests.find((x) => x.name === 'timer')!;
     const seen: { name: string; p: Record<string, unknown> }[] = [];
-    const unsubscribe = subscribe((name, p) => { seen.push({ name, p: p as Record<string, unknown> }); },
-      ['vmm:gic:device_irq_level', 'vmm:gic:irq_line', 'vmm:gic:deactivate']);
-    const hv = b.open();
-    try {
-      const r = await runArm64Guest(hv, g);
-      expect(r.serial).toBe(g.serial);
-    } finally {
-      unsubscribe();
-      hv.close();
-    }
+    await runSubscribed(b, g, ['vmm:gic:device_irq_level', 'vmm:gic:irq_line', 'vmm:gic:deactivate'],
+      (name, p) => { seen.push({ name, p: p as Record<string, unknown> }); });
     const of = (n: string): Record<string, unknown>[] => seen.filter((e) => e.name === n).map((e) => e.p);
     // The one-shot and 10 ticks: 11 rises of the vtimer's level (bit 0), each followed by its fall; the line likewise.
     const levels = of('vmm:gic:device_irq_level').map((p) => (p['level'] as number) & 1);
