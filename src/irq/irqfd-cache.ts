@@ -342,7 +342,7 @@ export class IrqfdCache {
   /** Userspace serves the eventfd: the slow path. */
   private watch(e: Entry): void {
     if (e.unwatch || e.closed) return;
-    e.unwatch = this.vm.watchEventFd(e.spec.eventfd, () => this.serve(e), this.kick());
+    e.unwatch = this.vm.watchEventFd(e.spec.eventfd, () => this.serveWatched(e), this.kick());
   }
 
   private serve(e: Entry): void {
@@ -352,9 +352,17 @@ export class IrqfdCache {
     this.stats.misses++;
     this.stats.ringsInUserspace += Number(n);
     trace('vmm:irqcache:miss', { vm: this.vmId, source: e.spec.label, events: Number(n) });
+    e.spec.fire();
+  }
+
+  /**
+   * serve() as a watch callback: its fills wait for the batch's end. (The other caller, a detach that
+   * reads what arrived meanwhile, runs outside any batch: its fill pushes at once.)
+   */
+  private serveWatched(e: Entry): void {
     this.serving++;
     try {
-      e.spec.fire();
+      this.serve(e);
     } finally {
       this.serving--;
     }

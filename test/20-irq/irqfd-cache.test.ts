@@ -312,6 +312,24 @@ describe('irqfd cache, lazy, on a VM that reports the end of each batch of watch
     k.flush();
     expect(k.log.at(-1)).toBe('deassign 31');
   });
+  it('outside a batch (a detach that finds an event in the counter), the fill pushes and attaches at once', () => {
+    const k = new BatchingKernel();
+    const routing = new GsiRoutingManager(k, { reserved: 24, maxRoutes: 4096 });
+    const remap = new FakeRemapper();
+    remap.irte.set(0, 0x51);
+    const cache = new IrqfdCache({ vm: k, routing, policy: 'lazy', translator: remap });
+    const v = new Vec(cache, new FakeFd(100), encodeRemappableMsi(0), 0);
+    k.ring(v.fd);
+    k.flush();
+    expect(v.h.cached).toBe(true);
+    v.fd.write(1); // an event the kernel has not consumed yet
+    remap.irte.set(0, 0x52);
+    k.log.length = 0;
+    cache.invalidateIrteRange(0, 0);
+    expect(k.log).toEqual(['deassign 24', 'signal 82', 'push 1', 'irqfd 24']);
+    expect(v.h.cached).toBe(true);
+    cache.close();
+  });
 });
 
 describe('irqfd cache, eager and none', () => {
