@@ -358,13 +358,6 @@ function candidatePaths(): string[] {
 }
 
 /**
- * Once per loaded addon: handles get `Symbol.dispose` (for `using`), and the
- * main thread stops every vCPU when the process exits -- by process.exit(),
- * an uncaught exception or the end of the script (a worker, its own). Node joins every worker
- * before the process ends, and a vCPU worker sleeping in KVM_RUN on a halted
- * guest would otherwise hold that join, and the process, forever.
- */
-/**
  * A copy of `o` (numbers, and objects of numbers, nested) with fast properties. The objects the
  * addon builds with one napi_set_named_property per field (kvm_run's 31 offsets, the 67 constants)
  * are in V8's dictionary mode, so every `layout.kvm_run.io_port` on the exit path was a hash
@@ -376,6 +369,14 @@ function fastCopy<T extends object>(o: T): T {
   return Object.freeze(Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v !== null && typeof v === 'object' ? fastCopy(v as object) : v]))) as T;
 }
 
+/**
+ * Once per loaded addon: `layout` and `constants` become fast-property copies
+ * (fastCopy), handles get `Symbol.dispose` (for `using`), and the
+ * main thread stops every vCPU when the process exits -- by process.exit(),
+ * an uncaught exception or the end of the script (a worker, its own). Node joins every worker
+ * before the process ends, and a vCPU worker sleeping in KVM_RUN on a halted
+ * guest would otherwise hold that join, and the process, forever.
+ */
 function prepare(b: NativeBinding & { NativeHandle: { prototype: object } }): NativeBinding {
   Object.assign(b, { layout: fastCopy(b.layout), constants: fastCopy(b.constants) });
   const proto = b.NativeHandle.prototype as Record<symbol, unknown> & { close(): void };
