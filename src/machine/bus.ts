@@ -14,8 +14,6 @@ export interface BusDevice {
 
 interface Mapping { base: number; length: number; device: BusDevice; name: string }
 
-const ALL_ONES = [0, 0xff, 0xffff, 0xffffff, 0xffff_ffff];
-
 export class PioBus {
   /** `vm`: the VM id its trace events carry (0 for a bus on its own). */
   constructor(private readonly vm = 0) {}
@@ -42,7 +40,7 @@ export class PioBus {
     if (!m) {
       this.unhandledAccesses++;
       trace('vmm:bus:unhandled', { vm: this.vm, space: 'pio', address: port, size, write: false });
-      return ALL_ONES[size] ?? 0xffff_ffff;
+      return allOnes(size);
     }
     return m.device.read(port - m.base, size);
   }
@@ -89,7 +87,7 @@ export class MmioBus {
     if (!m) {
       this.unhandledAccesses++;
       trace('vmm:bus:unhandled', { vm: this.vm, space: 'mmio', address, size, write: false });
-      return ALL_ONES[Math.min(size, 4)] ?? 0xffff_ffff;
+      return allOnes(size);
     }
     return m.device.read(address - m.base, size);
   }
