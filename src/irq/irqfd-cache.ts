@@ -161,9 +161,9 @@ export class IrqfdCache {
   private nextId = 0;
   /** Inside a watch callback of a VM that reports the end of each batch: fills wait for it. */
   private serving = 0;
-  private readonly batched: boolean;
   /** Lazy fills staged in this batch: one push at its end, then their irqfds. */
   private readonly staged = new Set<Entry>();
+  /** Unregisters from the VM's batch ends (onWatchesServed); null when the VM reports none and fills push at once. */
   private readonly unwatchBatches: (() => void) | null;
   readonly stats: IrqCacheStats = {
     misses: 0, ringsInUserspace: 0, deliveries: 0, undelivered: 0, faults: 0,
@@ -181,7 +181,6 @@ export class IrqfdCache {
     this.x2apicApi = opts.x2apicApi === true;
     this.vmId = opts.vmId ?? 0;
     this.unwatchBatches = opts.vm.onWatchesServed?.(() => this.commitStaged()) ?? null;
-    this.batched = this.unwatchBatches !== null;
   }
 
   /** Starts serving a source: watched in userspace, and (eager) translated and cached at once. */
@@ -324,7 +323,6 @@ export class IrqfdCache {
 
   /** Detaches every irqfd and stops every watch (the VM is closing). The eventfds stay open: their owners close them. */
   close(): void {
-    this.staged.clear();
     for (const e of [...this.entries]) this.removeEntry(e);
     this.unwatchBatches?.();
   }
@@ -393,7 +391,7 @@ export class IrqfdCache {
     }
     this.store(e, t);
     // Served from a watch of a VM that reports batch ends: the push waits for the batch's end.
-    if (this.batched && this.serving > 0) {
+    if (this.unwatchBatches !== null && this.serving > 0) {
       this.staged.add(e);
       return;
     }

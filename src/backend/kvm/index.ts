@@ -7,6 +7,7 @@ import {
   type VcpuHandle, type VmHandle,
 } from '../../native/binding.js';
 import { VcpuThread } from './vcpu-thread.js';
+import { WatchBatches } from '../watch-batches.js';
 import { checkRingerOptions, threadRinger, type Ringer, type RingerOptions } from '../ringer.js';
 import { BackendError, BackendUnavailableError, ClosedError, InvalidArgumentError } from '../../errors.js';
 import { KvmRunView } from './exits.js';
@@ -252,7 +253,7 @@ export class KvmVm implements Vm {
 
   private poller: PollerHandle | null = null;
   private readonly watches = new Map<number, () => void>();
-  private readonly watchesServed = new Set<() => void>();
+  private readonly batches = new WatchBatches();
   /** Tokens of kickOnReadable's fds: Node reads those, so serving them needs the event loop. */
   private readonly fileTokens = new Set<number>();
   private nextToken = 1;
@@ -267,53 +268,18 @@ export class KvmVm implements Vm {
   private serveWatchesNow(): boolean {
     if (!this.poller) return false;
     const tokens = this.b.pollerTake(this.poller);
-    let loop = tokens.length === 0;
-    let failure: unknown = null;
-    for (const t of tokens) {
-      if (this.fileTokens.has(t)) loop = true;
-      try {
-        this.watches.get(t)?.();
-      } catch (e) {
-        failure ??= e; // the others are still served; the first failure is thrown after them
-      }
-    }
-    if (tokens.length > 0) {
-      try {
-        this.afterWatches();
-      } catch (e) {
-        failure ??= e;
-      }
-    }
-    if (failure !== null) throw failure;
+    if (tokens.length === 0) return false;
+    const loop = tokens.some((t) => this.fileTokens.has(t));
+    this.batches.run(tokens.map((t) => () => this.watches.get(t)?.()));
     return !loop;
   }
 
-  onWatchesServed(fn: () => void): () => void {
-    const f = (): void => fn();
-    this.watchesServed.add(f);
-    return () => { this.watchesServed.delete(f); };
-  }
-
-  /** The end of a batch of watch callbacks (onWatchesServed); one failure does not stop the others. */
-  private afterWatches(): void {
-    let failure: unknown = null;
-    for (const f of this.watchesServed) {
-      try {
-        f();
-      } catch (e) {
-        failure ??= e;
-      }
-    }
-    if (failure !== null) throw failure;
-  }
+  onWatchesServed(fn: () => void): () => void { return this.batches.add(fn); }
 
   /** A token the poller called back with (on the event loop): a batch of one. */
   private serveToken(token: number): void {
-    try {
-      this.watches.get(token)?.();
-    } finally {
-      this.afterWatches();
-    }
+    const w = this.watches.get(token);
+    this.batches.run(w ? [w] : []);
   }
 
   watchEventFd(eventfd: EventFd, onReadable: () => void, kick: readonly Vcpu[] = []): () => void {

@@ -17,6 +17,7 @@ import { simCapability } from './caps.js';
 import { SimSplitIrqchip } from './split-irqchip.js';
 import { driveRoundRobin, driveRoundRobinSync, type DriveEnd, type ExitServer } from '../driver.js';
 import { checkRingerOptions, timerRinger, type Ringer, type RingerOptions } from '../ringer.js';
+import { WatchBatches } from '../watch-batches.js';
 
 export const PAGE_SIZE = 4096;
 /** KVM_USER_MEM_SLOTS on x86. */
@@ -351,7 +352,7 @@ export class SimVm implements Vm {
   }
 
   private readonly ringers = new Set<Ringer>();
-  private readonly watchesServed = new Set<() => void>();
+  private readonly batches = new WatchBatches();
   private readonly readyWatches = new Set<() => void>();
   private batchQueued = false;
 
@@ -390,22 +391,10 @@ export class SimVm implements Vm {
     if (this.isClosed) return;
     const batch = [...this.readyWatches];
     this.readyWatches.clear();
-    let failure: unknown = null;
-    for (const f of [...batch, ...this.watchesServed]) {
-      try {
-        f();
-      } catch (e) {
-        failure ??= e; // the others still run; the first failure is thrown after them
-      }
-    }
-    if (failure !== null) throw failure;
+    this.batches.run(batch);
   }
 
-  onWatchesServed(fn: () => void): () => void {
-    const f = (): void => fn();
-    this.watchesServed.add(f);
-    return () => { this.watchesServed.delete(f); };
-  }
+  onWatchesServed(fn: () => void): () => void { return this.batches.add(fn); }
 
   get closed(): boolean { return this.isClosed; }
 
