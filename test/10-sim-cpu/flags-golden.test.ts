@@ -12,8 +12,11 @@
  * Recorded so far: AMD (an AMD EPYC, the CPU KVM ran guests on on that
  * development host; rebuilt on a family-25 EPYC the file differs only in
  * BSF/BSR's undefined flags, see src/backend/sim/x86/alu.ts: the file, not
- * the host, is the sim's model). A vendor without a file is reported as
- * skipped, with the reason in the title; its model is not `recorded`.
+ * the host, is the sim's model) and Intel (an Intel Xeon reporting family
+ * 6, model 167, under the development hosts' nested hypervisor, which runs
+ * these instructions on the CPU itself). A vendor without a file is
+ * reported as skipped, with the reason in the title; its model is not
+ * `recorded`.
  */
 import { describe, expect, it } from 'vitest';
 import { UNDEFINED_FLAGS_MODELS } from '../../src/backend/sim/x86/index.js';

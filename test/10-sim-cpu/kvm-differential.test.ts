@@ -6,8 +6,8 @@
  * the registers, EFLAGS, the data area and the exit must match.
  *
  * Undefined flags: where the sim has a recorded model of the host vendor's
- * undefined flags, they are compared too, everywhere. Where it has not (a
- * vendor whose golden vectors are not recorded yet, such as Intel today),
+ * undefined flags (AMD's and Intel's), they are compared too, everywhere.
+ * Where it has not (a vendor without golden vectors, or an emulated CPU),
  * the programs keep them out of everything compared: a `cmp eax, ecx`
  * goes in before any instruction that reads a flag an earlier one may
  * have left undefined (PUSHF, SETcc, CMOVcc, Jcc, ADC/SBB, RCL/RCR), and

@@ -13,7 +13,7 @@
  *   gcc -O1 -o /tmp/flags-vectors test/10-sim-cpu/native/flags-vectors.c
  *   AMD (AuthenticAMD):
  *     /tmp/flags-vectors > test/10-sim-cpu/native/flags-vectors-amd.txt
- *   Intel (GenuineIntel; not recorded yet):
+ *   Intel (GenuineIntel):
  *     /tmp/flags-vectors > test/10-sim-cpu/native/flags-vectors-intel.txt
  * A new file makes the golden test run that vendor's model against it:
  * fix the model where it fails, then mark it `recorded` (the test checks

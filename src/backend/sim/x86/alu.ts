@@ -5,22 +5,26 @@
  * zero-extended. Size codes: 0 = 32-bit, 1 = 16, 2 = 8.
  *
  * Flags the SDM leaves undefined follow a per-vendor model
- * (undefined-flags.ts), selected by the vendor of the vCPU's CPUID. The
- * rules below are AMD's (an AMD EPYC, measured natively by
- * test/10-sim-cpu/native/flags-vectors.c); the one the Intel model changes
- * is marked:
+ * (undefined-flags.ts, which tabulates both vendors), selected by the vendor
+ * of the vCPU's CPUID. The rules below are AMD's (an AMD EPYC, measured
+ * natively by test/10-sim-cpu/native/flags-vectors.c), with Intel's (an
+ * Intel Xeon, the same way) in brackets where they differ:
  *   - AND/OR/XOR/TEST: AF = 0.
- *   - SHL/SHR/SAR with a non-zero count: AF = 1 (the model's `shiftAf`:
- *     Intel 0); OF for counts > 1 uses the count-1 formula of the last step:
- *     SHL: MSB(result) ^ CF; SHR: bit w-1 ^ bit w-2 of the result; SAR: 0.
+ *   - SHL/SHR/SAR with a non-zero count: AF = 1 [0]; OF for counts > 1
+ *     uses the count-1 formula of the last step: SHL: MSB(result) ^ CF;
+ *     SHR: bit w-1 ^ bit w-2 of the result; SAR: 0 [of the first step:
+ *     SHL: bit w-1 ^ bit w-2 of the operand; SHR: its bit w-1; SAR: 0].
  *     CF is the last bit shifted out (0 once the count exceeds the width).
- *   - ROL/ROR/RCL/RCR: OF by the count-1 formula for every non-zero masked count;
- *     a masked count that is a multiple of the width still sets CF and OF.
- *   - SHLD/SHRD: AF = 1; OF as SHL/SHR above; 16-bit counts 17..31 shift the
- *     48-bit value dst:src:src (SHLD) or src:src:dst (SHRD) with CF = 0; a 16-bit
- *     SHLD by 16 has OF = CF, by 17..31 OF = 0.
- *   - MUL/IMUL: CF = OF = "high half significant"; SF ZF AF PF unchanged.
- *   - DIV/IDIV: CF and OF unchanged, AF = 1, SF = ZF = PF = 0.
+ *   - ROL/ROR/RCL/RCR: OF by the count-1 formula for every non-zero masked count
+ *     [the first step's]; a masked count that is a multiple of the width still
+ *     sets CF and OF [but RCL/RCR by a multiple of width + 1 change no flag].
+ *   - SHLD/SHRD: AF = 1 [0]; OF as SHL/SHR above [the first step's]; 16-bit
+ *     counts 17..31 shift the 48-bit value dst:src:src (SHLD) or src:src:dst
+ *     (SHRD) with CF = 0 [dst:src:dst, CF the last bit out]; a 16-bit SHLD by
+ *     16 has OF = CF, by 17..31 OF = 0.
+ *   - MUL/IMUL: CF = OF = "high half significant"; SF ZF AF PF unchanged
+ *     [SF and PF of the low half, ZF = AF = 0].
+ *   - DIV/IDIV: CF and OF unchanged, AF = 1, SF = ZF = PF = 0 [all unchanged].
  *   - BSF/BSR: source 0: destination unchanged, ZF = PF = 1, the rest 0;
  *     otherwise ZF = 0, PF = parity of the index, the rest 0. (A family-25
  *     EPYC, on other development hosts, leaves every flag but ZF unchanged
@@ -50,8 +54,12 @@ export function mulHiS32(a: number, b: number): number {
 
 export class CpuAlu extends CpuFlags {
   private ufModel: UndefinedFlagsModel = DEFAULT_UNDEFINED_FLAGS;
-  /** The model's values, copied into fields once (setUndefinedFlagsModel): a field read per use, no branch. */
+  /** The model's values, copied into fields once (setUndefinedFlagsModel): a field read per use. */
   private shiftAf = DEFAULT_UNDEFINED_FLAGS.shiftAf;
+  private ofFirstStep = DEFAULT_UNDEFINED_FLAGS.ofFirstStep;
+  private refillDst = DEFAULT_UNDEFINED_FLAGS.doubleShiftRefill === 'dst';
+  private mulSetsSzap = DEFAULT_UNDEFINED_FLAGS.mulSetsSzap;
+  private divKeepsFlags = DEFAULT_UNDEFINED_FLAGS.divKeepsFlags;
 
   /** Whose undefined flags this CPU produces (undefined-flags.ts). */
   get undefinedFlags(): UndefinedFlagsModel { return this.ufModel; }
@@ -60,6 +68,10 @@ export class CpuAlu extends CpuFlags {
   setUndefinedFlagsModel(model: UndefinedFlagsModel): void {
     this.ufModel = model;
     this.shiftAf = model.shiftAf;
+    this.ofFirstStep = model.ofFirstStep;
+    this.refillDst = model.doubleShiftRefill === 'dst';
+    this.mulSetsSzap = model.mulSetsSzap;
+    this.divKeepsFlags = model.divKeepsFlags;
   }
 
   /** The eight group-1 operations: 0 ADD, 1 OR, 2 ADC, 3 SBB, 4 AND, 5 SUB, 6 XOR, 7 CMP. */
@@ -118,19 +130,23 @@ export class CpuAlu extends CpuFlags {
         const n = c & (w - 1);
         res = n === 0 ? a : ((a << n) | ((a & m) >>> (w - n))) & m;
         const cf = res & 1;
-        this.setSomeFlags(F_CF | F_OF, cf | ((((res >>> top) & 1) ^ cf) ? F_OF : 0));
+        const of = this.ofFirstStep ? ((a >>> top) ^ (a >>> (top - 1))) & 1 : ((res >>> top) & 1) ^ cf;
+        this.setSomeFlags(F_CF | F_OF, cf | (of ? F_OF : 0));
         return res;
       }
       case 1: { // ROR
         const n = c & (w - 1);
         res = n === 0 ? a : (((a & m) >>> n) | (a << (w - n))) & m;
         const cf = (res >>> top) & 1;
-        this.setSomeFlags(F_CF | F_OF, cf | ((cf ^ ((res >>> (top - 1)) & 1)) ? F_OF : 0));
+        const of = this.ofFirstStep ? ((a >>> top) ^ a) & 1 : cf ^ ((res >>> (top - 1)) & 1);
+        this.setSomeFlags(F_CF | F_OF, cf | (of ? F_OF : 0));
         return res;
       }
       case 2: case 3: { // RCL, RCR: rotate the (w+1)-bit value CF:dst
         const n = sz === 0 ? c : c % (w + 1);
-        let cf = this.getCF();
+        if (n === 0 && this.ofFirstStep) return a; // no step taken: no flag changes
+        const cin = this.getCF();
+        let cf = cin;
         res = a & m;
         for (let i = 0; i < n; i++) {
           if (op === 2) {
@@ -144,14 +160,16 @@ export class CpuAlu extends CpuFlags {
           }
         }
         const msb = (res >>> top) & 1;
-        const of = op === 2 ? msb ^ cf : msb ^ ((res >>> (top - 1)) & 1);
+        const of = this.ofFirstStep
+          ? (op === 2 ? (a >>> top) ^ (a >>> (top - 1)) : (a >>> top) ^ cin) & 1
+          : op === 2 ? msb ^ cf : msb ^ ((res >>> (top - 1)) & 1);
         this.setSomeFlags(F_CF | F_OF, cf | (of ? F_OF : 0));
         return res;
       }
       case 4: case 6: { // SHL
         res = (a << c) & m;
         const cf = c <= w ? ((a & m) >>> (w - c)) & 1 : 0;
-        const of = ((res >>> top) & 1) ^ cf;
+        const of = this.ofFirstStep ? ((a >>> top) ^ (a >>> (top - 1))) & 1 : ((res >>> top) & 1) ^ cf;
         this.setResultFlags(res, sz, cf | this.shiftAf | (of ? F_OF : 0));
         return res;
       }
@@ -160,7 +178,7 @@ export class CpuAlu extends CpuFlags {
         res = c < 32 ? u >>> c : 0;
         if (sz === 0) res |= 0;
         const cf = (u >>> (c - 1)) & 1;
-        const of = c === 1 ? (u >>> top) & 1 : ((res >>> top) ^ (res >>> (top - 1))) & 1;
+        const of = c === 1 || this.ofFirstStep ? (u >>> top) & 1 : ((res >>> top) ^ (res >>> (top - 1))) & 1;
         this.setResultFlags(res, sz, cf | this.shiftAf | (of ? F_OF : 0));
         return res;
       }
@@ -185,36 +203,38 @@ export class CpuAlu extends CpuFlags {
       if (left) {
         res = (a << c) | (b >>> (32 - c));
         cf = (a >>> (32 - c)) & 1;
-        of = (res >>> 31) ^ cf;
+        of = this.ofFirstStep ? (a >>> 31) ^ ((a >>> 30) & 1) : (res >>> 31) ^ cf;
       } else {
         res = (a >>> c) | (b << (32 - c));
         cf = (a >>> (c - 1)) & 1;
-        of = ((res >>> 31) ^ (res >>> 30)) & 1;
+        of = this.ofFirstStep ? ((a >>> 31) ^ b) & 1 : ((res >>> 31) ^ (res >>> 30)) & 1;
       }
     } else {
       a &= 0xffff;
       b &= 0xffff;
+      // Counts 17..31 reach past the source into the refill: the source again, or the destination.
+      const refill = this.refillDst ? a : b;
       if (left) {
         if (c <= 16) {
           res = ((a << c) | (b >>> (16 - c))) & 0xffff;
           cf = (a >>> (16 - c)) & 1;
         } else {
-          res = ((b << (c - 16)) | (b >>> (32 - c))) & 0xffff;
-          cf = 0;
+          res = ((b << (c - 16)) | (refill >>> (32 - c))) & 0xffff;
+          cf = this.refillDst ? (b >>> (32 - c)) & 1 : 0;
         }
-        of = c > 16 ? 0 : c === 16 ? cf : ((res >>> 15) & 1) ^ cf;
+        of = this.ofFirstStep ? ((a >>> 15) ^ (a >>> 14)) & 1 : c > 16 ? 0 : c === 16 ? cf : ((res >>> 15) & 1) ^ cf;
       } else {
         if (c <= 16) {
           res = ((a >>> c) | (b << (16 - c))) & 0xffff;
           cf = (a >>> (c - 1)) & 1;
         } else {
-          res = ((b >>> (c - 16)) | (b << (32 - c))) & 0xffff;
-          cf = 0;
+          res = ((b >>> (c - 16)) | (refill << (32 - c))) & 0xffff;
+          cf = this.refillDst ? (b >>> (c - 17)) & 1 : 0;
         }
-        of = ((res >>> 15) ^ (res >>> 14)) & 1;
+        of = this.ofFirstStep ? ((a >>> 15) ^ b) & 1 : ((res >>> 15) ^ (res >>> 14)) & 1;
       }
     }
-    this.setResultFlags(res, sz, cf | F_AF | (of ? F_OF : 0));
+    this.setResultFlags(res, sz, cf | this.shiftAf | (of ? F_OF : 0));
     return res;
   }
 
@@ -230,7 +250,7 @@ export class CpuAlu extends CpuFlags {
       res = p & 0xffff;
       ov = p !== ((p << 16) >> 16);
     }
-    this.setSomeFlags(F_CF | F_OF, ov ? F_CF | F_OF : 0);
+    this.mulFlags(ov, res, sz);
     return res;
   }
 
@@ -238,15 +258,18 @@ export class CpuAlu extends CpuFlags {
   mulAcc(src: number, sz: number, signed: boolean): void {
     const r = this.r;
     let ov: boolean;
+    let low: number;
     if (sz === 2) {
       const p = signed ? ((r[0]! << 24) >> 24) * ((src << 24) >> 24) : (r[0]! & 0xff) * (src & 0xff);
       r[0] = (r[0]! & ~0xffff) | (p & 0xffff);
       ov = signed ? p !== ((p << 24) >> 24) : (p & 0xff00) !== 0;
+      low = p & 0xff;
     } else if (sz === 1) {
       const p = signed ? ((r[0]! << 16) >> 16) * ((src << 16) >> 16) : (r[0]! & 0xffff) * (src & 0xffff);
       r[0] = (r[0]! & ~0xffff) | (p & 0xffff);
       r[2] = (r[2]! & ~0xffff) | ((p >> 16) & 0xffff);
       ov = signed ? p !== ((p << 16) >> 16) : (p >>> 16) !== 0;
+      low = p & 0xffff;
     } else {
       const a = r[0]!;
       const lo = Math.imul(a, src);
@@ -254,8 +277,20 @@ export class CpuAlu extends CpuFlags {
       r[0] = lo;
       r[2] = hi;
       ov = signed ? hi !== (lo >> 31) : hi !== 0;
+      low = lo;
     }
-    this.setSomeFlags(F_CF | F_OF, ov ? F_CF | F_OF : 0);
+    this.mulFlags(ov, low, sz);
+  }
+
+  /** After a multiply: CF = OF = the product did not fit in `low`; the model's SF ZF AF PF. */
+  private mulFlags(ov: boolean, low: number, sz: number): void {
+    const cfOf = ov ? F_CF | F_OF : 0;
+    if (this.mulSetsSzap) {
+      const sign = sz === 0 ? low >>> 31 : sz === 1 ? low >>> 15 : low >>> 7;
+      this.setArith(cfOf | (sign & 1 ? F_SF : 0) | PARITY[low & 0xff]!);
+    } else {
+      this.setSomeFlags(F_CF | F_OF, cfOf);
+    }
   }
 
   /** Group 3 DIV / IDIV: #DE on a zero divisor or a quotient that does not fit. */
@@ -301,7 +336,7 @@ export class CpuAlu extends CpuFlags {
       if (signed) this.idiv64(hi, lo, src | 0);
       else this.div64(hi >>> 0, lo >>> 0, src >>> 0);
     }
-    this.setSomeFlags(F_SF | F_ZF | F_PF | F_AF, F_AF);
+    if (!this.divKeepsFlags) this.setSomeFlags(F_SF | F_ZF | F_PF | F_AF, F_AF);
   }
 
   private div64(hi: number, lo: number, d: number): void {
