@@ -121,9 +121,18 @@ export async function driveOnThisThread(vcpu: Vcpu, s: ExitServer, serveKick?: (
  * Each vCPU on its own thread. When one of them ends the run (the server
  * stops, or its loop fails), every other vCPU is kicked out of KVM_RUN and
  * the driver returns once all are out; a failure is rethrown.
+ *
+ * A run that comes back while its caller still spins for it (the KVM
+ * backend's hand-over, for a fast exit) resolves in a microtask: exit after
+ * exit, nothing else would run on this thread. So every YIELD_EVERY exits
+ * the loops give the event loop a turn through its poll phase, where
+ * eventfd watches are served: a guest polling a device register by MMIO
+ * (a PBA bit that a doorbell ring sets) would otherwise wait forever for
+ * the ring that only this thread can serve.
  */
 export async function driveOnThreads(vcpus: readonly Vcpu[], s: ExitServer): Promise<DriveEnd> {
   const stopAll = (): void => { for (const v of vcpus) v.kick(); };
+  let sinceYield = 0; // exits served, by all vCPUs, since the event loop last had a turn here
   const results = await Promise.allSettled(vcpus.map(async (v) => {
     try {
       while (!s.stopping()) {
@@ -132,6 +141,10 @@ export async function driveOnThreads(vcpus: readonly Vcpu[], s: ExitServer): Pro
         s.afterRun?.(v, e);
         if (s.stopping()) break; // stopping: this exit (often the kick itself) needs no service
         s.serve(v, e);
+        if (++sinceYield >= YIELD_EVERY) {
+          sinceYield = 0;
+          await yieldThroughPoll();
+        }
       }
     } finally {
       // Whatever ended this vCPU's loop ends the others'.
