@@ -68,12 +68,13 @@ Options:
                           the split irqchip (the guest starts the APs with
                           INIT/SIPI; on KVM each vCPU runs on its own thread);
                           arm64: 1..${ARM64_MAX_CPUS}, secondaries start by PSCI CPU_ON
-  --vcpu-threads          x86: run even one vCPU on a thread of its own, as
+  --[no-]vcpu-threads     x86: run even one vCPU on a thread of its own, as
                           QEMU does (more than one always are): the device
                           thread then serves eventfd rings at once, without
-                          kicking the vCPU out of KVM_RUN, which suits
-                          miss-heavy --irq-cache experiments; one vCPU on the
-                          device thread (default) has the faster exit path
+                          kicking the vCPU out of KVM_RUN. Default: on with
+                          --device doorbell (rung from outside), else off:
+                          one vCPU on the device thread has the faster exit
+                          path
   --log-level LEVEL       ${LOG_LEVELS.join('|')} (default warn); logs go to stderr
   -h, --help              this text
 
@@ -104,6 +105,7 @@ export async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
+      allowNegative: true,
       options: {
         arch: { type: 'string', default: 'auto' },
         backend: { type: 'string', default: 'auto' },
@@ -120,7 +122,7 @@ export async function main(argv: string[]): Promise<number> {
         iommu: { type: 'string' },
         trace: { type: 'string' },
         'doorbell-load': { type: 'string' },
-        'vcpu-threads': { type: 'boolean', default: false },
+        'vcpu-threads': { type: 'boolean' },
         'log-level': { type: 'string', default: 'warn' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -152,7 +154,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (arch === 'arm64') {
     const x86Only = (['irqchip', 'device', 'irq-cache', 'iommu', 'doorbell-load', 'stats', 'vcpu-threads'] as const)
-      .filter((k) => (k === 'device' ? (values.device as string[]).length > 0 : k === 'stats' || k === 'vcpu-threads' ? values[k] : values[k] !== undefined));
+      .filter((k) => (k === 'device' ? (values.device as string[]).length > 0 : k === 'stats' ? values[k] : values[k] !== undefined));
     if (x86Only.length > 0) return fail(`--${x86Only[0]} is for x86 guests; ${image} is an arm64 image`, EX_USAGE);
     return runArm64({
       image, backend, level, cpus: values.cpus, mem: values.mem, cmdline: values.cmdline, initrd: values.initrd,
@@ -224,7 +226,7 @@ export async function main(argv: string[]): Promise<number> {
   const { hypervisor } = session;
   return runMachine(session, log, () => new X86Machine({
     hypervisor, image: bytes, memMiB, cmdline: values.cmdline, irqchip, cpus, devices, irqCache, ...(iommu ? { iommu } : {}),
-    ...(doorbellLoad ? { doorbellLoad } : {}), vcpuThreads: values['vcpu-threads'],
+    ...(doorbellLoad ? { doorbellLoad } : {}), ...(values['vcpu-threads'] !== undefined ? { vcpuThreads: values['vcpu-threads'] } : {}),
     ...(initrd ? { modules: [{ data: initrd, cmdline: values.initrd ?? '' }] } : {}),
     serialOut: (b) => { writeSync(1, b); },
   }), (machine, result) => {

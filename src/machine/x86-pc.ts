@@ -57,9 +57,13 @@ export interface X86MachineOptions {
    */
   cpus?: number;
   /**
-   * Run even a single KVM vCPU on its own thread (runAsync). Off by default:
-   * one vCPU on this thread is the fastest exit path, and input that must
-   * reach a guest halted inside KVM_RUN gets there through wakeOnInput().
+   * Run even a single KVM vCPU on its own thread (runAsync), as QEMU runs
+   * every vCPU. Default: on its own thread when the machine has a doorbell
+   * (interrupts rung from outside the VMM: on this thread, each ring that
+   * userspace serves would first have to kick the vCPU out of KVM_RUN, a
+   * signal and an exit per ring), else on this thread, the fastest exit
+   * path, where input that must reach a guest halted inside KVM_RUN gets
+   * there through wakeOnInput(). The choice is made at construction.
    */
   vcpuThreads?: boolean;
   /**
@@ -247,6 +251,8 @@ export class X86Machine {
   readonly hasEcam: boolean = false;
   /** The doorbell devices, in the order asked for. */
   readonly doorbells: DoorbellPci[] = [];
+  /** The vcpuThreads option, its default resolved (at construction: kick lists depend on it). */
+  private readonly vcpuThreads: boolean;
   /**
    * The VM's irqfd cache (irqchip 'split', the split irqchip's): every MSI the
    * VMM sends goes through it -- the IOAPIC's, edu's, the doorbells' -- and
@@ -275,6 +281,7 @@ export class X86Machine {
     const devices = (opts.devices ?? []).map(parseDeviceSpec);
     if (devices.length > 0 && opts.irqchip !== 'split') throw new InvalidArgumentError('PCI devices need irqchip \'split\' (the PCI bus and its interrupts are on that machine)');
     if (devices.length > 8) throw new InvalidArgumentError(`at most 8 PCI devices, got ${devices.length}`);
+    this.vcpuThreads = opts.vcpuThreads ?? devices.some((d) => d.name === 'doorbell');
     const policy = opts.irqCache ?? 'lazy';
     if (!IRQ_CACHE_POLICIES.includes(policy)) throw new InvalidArgumentError(`irqCache must be one of ${IRQ_CACHE_POLICIES.join(', ')}, not '${String(policy)}'`);
     const hv = opts.hypervisor;
@@ -462,7 +469,7 @@ export class X86Machine {
       this.loadStarted = true;
       for (const d of this.doorbells) d.startLoad(this.opts.doorbellLoad);
     }
-    return this.finish(await this.vm.runVcpus(this.vcpus, this.server, { threads: this.opts.vcpuThreads === true }));
+    return this.finish(await this.vm.runVcpus(this.vcpus, this.server, { threads: this.vcpuThreads }));
   }
 
   /**
@@ -475,8 +482,8 @@ export class X86Machine {
   }
 
   /** Whether runAsync runs the vCPUs on threads of their own (the backend says: KVM with several vCPUs, or asked to). */
-  private get onThreads(): boolean {
-    return this.vm.runsOnThreads(this.vcpus.length, { threads: this.opts.vcpuThreads === true });
+  get onThreads(): boolean {
+    return this.vm.runsOnThreads(this.vcpus.length, { threads: this.vcpuThreads });
   }
 
   /**

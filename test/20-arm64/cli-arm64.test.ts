@@ -58,7 +58,7 @@ describe('vmm CLI, arm64', () => {
   });
 
   it('refuses x86-only options, bad --arch and out-of-range sizes with status 64 and a reason', () => {
-    for (const args of [['--irqchip', 'none'], ['--device', 'edu'], ['--iommu', 'intel'], ['--stats'], ['--vcpu-threads'], ['--cpus', '9'], ['--mem', '2'], ['--arch', 'riscv']]) {
+    for (const args of [['--irqchip', 'none'], ['--device', 'edu'], ['--iommu', 'intel'], ['--stats'], ['--vcpu-threads'], ['--no-vcpu-threads'], ['--cpus', '9'], ['--mem', '2'], ['--arch', 'riscv']]) {
       const r = vmm(['run', ...args, guest('hello').image]);
       expect(r.status, args.join(' ')).toBe(64);
       expect(r.stderr).toMatch(/^vmm: /);

@@ -174,6 +174,27 @@ describe.each(BACKENDS)('SMP on $title', (backend) => {
     }
   });
 
+  it.skipIf(backend.skip)('one vCPU runs on a thread of its own by default when the machine has a doorbell (KVM; the sim never threads)', () => {
+    const hv = backend.open();
+    const made: X86Machine[] = [];
+    const onThreads = (o: { devices?: string[]; vcpuThreads?: boolean }): boolean => {
+      const m = new X86Machine({ hypervisor: hv, image: readFileSync(SMP_BOOT), serialOut: () => {}, irqchip: 'split', ...o });
+      made.push(m);
+      return m.onThreads;
+    };
+    try {
+      const kvm = backend.kind === 'kvm';
+      expect(onThreads({})).toBe(false);
+      expect(onThreads({ devices: ['edu'] })).toBe(false);
+      expect(onThreads({ devices: ['doorbell,vectors=2'] })).toBe(kvm);
+      expect(onThreads({ devices: ['doorbell,vectors=2'], vcpuThreads: false })).toBe(false);
+      expect(onThreads({ vcpuThreads: true })).toBe(kvm);
+    } finally {
+      for (const m of made) m.close();
+      hv.close();
+    }
+  });
+
   it.skipIf(backend.skip)('the synchronous run() of several vCPUs: the sim runs them round robin, KVM refuses', () => {
     const hv = backend.open();
     const m = new X86Machine({ hypervisor: hv, image: readFileSync(SMP_BOOT), serialOut: () => {}, irqchip: 'split', cpus: 2 });
