@@ -318,6 +318,12 @@ describe.each(BACKENDS)('backend contract: $title', (backend) => {
     expect(log.at(-1)).toBe('end');
     // No callback is left without an 'end' after it (a backend may serve the three in one batch or in several).
     log.forEach((x, i) => { if (x.startsWith('w')) expect(log.slice(i + 1)).toContain('end'); });
+    // Written together, before this thread's event loop runs: one wake-up finds all three, one batch.
+    log.length = 0;
+    for (const e of fds) e.write(1);
+    while (log.length < 4 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 2));
+    expect([...log.slice(0, 3)].sort()).toEqual(['w0', 'w1', 'w2']);
+    expect(log.slice(3)).toEqual(['end']);
     unbatch();
     const before = log.length;
     fds[0]!.write(1);

@@ -276,10 +276,24 @@ export class KvmVm implements Vm {
 
   onWatchesServed(fn: () => void): () => void { return this.batches.add(fn); }
 
-  /** A token the poller called back with (on the event loop): a batch of one. */
+  /** A batch end is queued for the check phase of this turn of the event loop. */
+  private batchEndQueued = false;
+
+  /**
+   * A token the poller called back with, on the event loop: its watch runs
+   * now. The batch is every token this wake-up of the event loop brings
+   * (the addon calls back once per token, all in the poll phase), so its end
+   * runs once, in the check phase that follows.
+   */
   private serveToken(token: number): void {
-    const w = this.watches.get(token);
-    this.batches.run(w ? [w] : []);
+    if (!this.batchEndQueued) {
+      this.batchEndQueued = true;
+      setImmediate(() => {
+        this.batchEndQueued = false;
+        if (!this.h.closed) this.batches.run([]);
+      });
+    }
+    this.watches.get(token)?.();
   }
 
   watchEventFd(eventfd: EventFd, onReadable: () => void, kick: readonly Vcpu[] = []): () => void {
