@@ -11,7 +11,9 @@
 // a start-up cost a run of 2 000 ticks would otherwise be mostly made of.
 // The first timed run of each side in a process is printed too (cold). Each
 // round runs C once, then the bare loop three times and ours three times.
-//   node scripts/arm64/nested/bench.mjs [--rounds N] [--warmup W]
+// --diag adds one untimed run of each JavaScript side that splits a tick's time between the
+// addon's run() (KVM_RUN and the ioctl around it) and everything else, with the calls per tick.
+//   node scripts/arm64/nested/bench.mjs [--rounds N] [--warmup W] [--diag]
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -38,15 +40,30 @@ function c() {
   return Number(m[1]) / Number(m[2]);
 }
 
-async function ours() {
+/** Wraps obj[name] to count its calls and the ms spent in them (diag). */
+function meter(obj, name, stats) {
+  const f = obj[name].bind(obj);
+  stats[name] = { calls: 0, ms: 0 };
+  obj[name] = (...a) => {
+    const t = performance.now();
+    try { return f(...a); } finally { stats[name].calls++; stats[name].ms += performance.now() - t; }
+  };
+}
+
+async function ours(diag = null) {
   const hv = new KvmHypervisor();
   let out = '';
   const m = new Arm64Machine({ hypervisor: hv, image: readFileSync(image), serialOut: (b) => { out += Buffer.from(b).toString('latin1'); } });
+  if (diag) {
+    meter(m.vcpus[0], 'run', diag);
+    meter(m.vm, 'setIrqLine', diag);
+  }
   try {
     const t0 = performance.now();
     const r = await m.runAsync();
     const s = (performance.now() - t0) / 1000;
     if (r.status !== 0 || !out.includes(`${TICKS} ticks`)) throw new Error(`ours: status ${r.status}: ${out}`);
+    if (diag) diag.totalMs = s * 1000;
     return { rate: TICKS / s, exits: r.exits };
   } finally {
     m.close();
@@ -60,7 +77,7 @@ async function ours() {
  * the output changes, IAR and EOIR, every other access ignored -- with no decoding, bus or GIC.
  * What it loses to C is what N-API and V8 cost per exit on this host; what ours loses to it, our code.
  */
-function bare() {
+function bare(diag = null) {
   const b = loadBinding();
   const K = b.constants;
   const L = b.layout.kvm_run;
@@ -72,13 +89,16 @@ function bare() {
   const m = new Arm64Machine({ hypervisor: hv, image: readFileSync(image), serialOut: () => {} });
   try {
     const v = m.vcpus[0];
-    const run = b.vcpuRunner(v.handle);
+    const runner = { run: b.vcpuRunner(v.handle), irqLineNoStatus: b.irqLineNoStatus };
+    if (diag) { meter(runner, 'run', diag); meter(runner, 'irqLineNoStatus', diag); }
+    const run = runner.run;
+    const irqLine = runner.irqLineNoStatus;
     const dv = v.runView.view;
     const vm = m.vm.handle;
     let level = 0, pending = 0, active = 0, line = 0, ticks = 0;
     const update = () => {
       const want = pending && !active ? 1 : 0;
-      if (want !== line) { b.irqLineNoStatus(vm, IRQ, want); line = want; }
+      if (want !== line) { irqLine(vm, IRQ, want); line = want; }
     };
     const t0 = performance.now();
     for (;;) {
@@ -105,6 +125,7 @@ function bare() {
     }
     const s = (performance.now() - t0) / 1000;
     if (ticks !== TICKS) throw new Error(`bare: ${ticks} ticks`);
+    if (diag) diag.totalMs = s * 1000;
     return ticks / s;
   } finally {
     m.close();
@@ -138,3 +159,18 @@ const w = `after ${warmup} untimed runs`;
 console.log(`vtimer_round_trip_ticks_per_s=${best(os).toFixed(0)}  # ours, best of ${3 * rounds} ${w}: ${os.map((x) => x.toFixed(0)).join(' ')}; ${(exits / TICKS).toFixed(2)} exits per tick; cold (a process's first run): ${cold.ours.toFixed(0)}`);
 console.log(`vtimer_round_trip_bare_vs_c=${(best(bs) / best(cs)).toFixed(3)}  # the bare JavaScript loop (the floor N-API and V8 allow here), best of ${3 * rounds} ${w}: ${bs.map((x) => x.toFixed(0)).join(' ')} ticks/s; cold: ${cold.bare.toFixed(0)}`);
 console.log(`vtimer_round_trip_vs_c=${(best(os) / best(cs)).toFixed(3)}  # nested arm64 KVM under TCG, ${w}; goal >= 0.8; cold ${(cold.ours / best(cs)).toFixed(3)}`);
+if (args.includes('--diag')) {
+  // Per tick: calls and µs inside each metered addon call, and the rest (JavaScript, the event loop).
+  const show = (side, d) => {
+    const parts = Object.entries(d).filter(([k]) => k !== 'totalMs')
+      .map(([k, v]) => `${k} ${(v.calls / TICKS).toFixed(2)} calls ${(v.ms * 1000 / TICKS).toFixed(1)} µs`);
+    const inCalls = Object.entries(d).filter(([k]) => k !== 'totalMs').reduce((a, [, v]) => a + v.ms, 0);
+    console.log(`vtimer_tick_split_${side}  # per tick: ${(d.totalMs * 1000 / TICKS).toFixed(1)} µs; ${parts.join('; ')}; outside them ${((d.totalMs - inCalls) * 1000 / TICKS).toFixed(1)} µs (one untimed run, metering included)`);
+  };
+  const db = {};
+  bare(db);
+  show('bare', db);
+  const dou = {};
+  await ours(dou);
+  show('ours', dou);
+}
