@@ -169,7 +169,10 @@ function roundRobinTurn(vcpus: readonly Vcpu[], s: ExitServer): 'progress' | 'ki
   for (const v of vcpus) {
     const before = v.instructionsRetired ?? 0;
     let kicked = false;
-    for (;;) {
+    // A turn ends at the vCPU's quantum (run() says intr) or after YIELD_EVERY exits: a guest that
+    // exits every few instructions never reaches the quantum, and would hold the other vCPUs and the
+    // event loop (its signals, a SIGTERM among them) for as long as it runs.
+    for (let exits = 0; exits < YIELD_EVERY; exits++) {
       s.beforeRun?.(v);
       const at = v.instructionsRetired ?? 0;
       const e = v.run();

@@ -78,6 +78,25 @@ describe('threaded run loop', () => {
     expect(served).toBeLessThan(100_000);
   });
 
+  it('round robin: a vCPU that exits every few instructions still lets the event loop run', async () => {
+    // The sim's quantum is instructions; a guest writing a port in a tight loop returns an exit long
+    // before it, every time. The turn must end anyway, or a SIGTERM (an event-loop callback) never runs.
+    let served = 0;
+    let retired = 0;
+    let eventLoopRan = false;
+    const out: VcpuExit = { kind: 'io-out', port: 0x80, size: 1, count: 1, data: Uint8Array.of(0) };
+    const v = fakeVcpu({ run: () => { retired += 2; return out; }, runOnThread: () => Promise.resolve(out) });
+    Object.defineProperty(v, 'instructionsRetired', { get: () => retired });
+    setImmediate(() => { eventLoopRan = true; });
+    await driveRoundRobin([v], {
+      serve: () => { served++; },
+      stopping: () => eventLoopRan || served >= 100_000,
+      stop: () => {},
+    });
+    expect(eventLoopRan).toBe(true);
+    expect(served).toBeLessThan(100_000);
+  });
+
   it('a failing vCPU stops the others and the error comes out', async () => {
     const log: string[] = [];
     const ctx: Ctx = { vcpu: undefined as unknown as Vcpu, pio: new PioBus(), mmio: new MmioBus(), stop: null, exits: 0 };
