@@ -131,14 +131,27 @@ export class SimVcpu implements Vcpu {
       return { kind: 'intr' };
     }
     const lapic = this.apic?.lapic;
-    const slice = this.vm.liveVcpus > 1 ? SMP_SLICE : SLICE;
+    // A slice is virtual time, halts included: a guest that halts between timer interrupts returns
+    // too, so a VMM serving events on this thread (the only way an outside interrupt arrives) gets a turn.
+    // After a halt jumps to the timer, the timer's interrupt runs before the slice may end: a run()
+    // that retired nothing would tell the VMM this vCPU cannot make progress.
+    const sliceEnd = this.now + (this.vm.liveVcpus > 1 ? SMP_SLICE : SLICE);
+    let woke = false;
     for (;;) {
-      let budget = slice;
+      let budget = sliceEnd - this.now;
+      if (budget <= 0) {
+        if (!woke) {
+          this.kickPending = false;
+          return { kind: 'intr' };
+        }
+        budget = 1;
+      }
+      woke = false;
       if (lapic) {
         lapic.advance(this.now);
         if (lapic.hasInterrupt()) this.cpu.requestInterruptCheck();
         const deadline = lapic.nextDeadline();
-        if (deadline !== Infinity) budget = Math.max(1, Math.min(slice, deadline - this.now));
+        if (deadline !== Infinity) budget = Math.max(1, Math.min(budget, deadline - this.now));
       }
       const e: CpuExit = this.cpu.run(budget);
       switch (e.kind) {
@@ -171,6 +184,7 @@ export class SimVcpu implements Vcpu {
             const deadline = lapic.nextDeadline();
             if (deadline === Infinity) return { kind: 'intr' };
             this.idle += Math.max(0, deadline - this.now);
+            woke = true;
             continue;
           }
         case 'shutdown':
