@@ -60,39 +60,21 @@ describe('threaded run loop', () => {
     for (const id of [0, 1, 2]) expect(log).toContain(`kick ${id}`);
   });
 
-  it('exits that come back at once (a spun-for hand-over) still let the event loop serve its callbacks', async () => {
-    // A guest polling a device register: every run returns an MMIO read at once, in a microtask, as
-    // KvmVcpu's does when the exit arrives while it spins. What would end the polling -- here a
-    // setImmediate callback, in the machine a doorbell ring's watch -- runs only on the event loop.
-    let served = 0;
-    let eventLoopRan = false;
-    const read: VcpuExit = { kind: 'mmio-read', address: 0x1000, size: 4, data: new Uint8Array(4) };
-    const v = fakeVcpu({ run: () => read, runOnThread: () => Promise.resolve(read) });
-    setImmediate(() => { eventLoopRan = true; });
-    await driveOnThreads([v], {
-      serve: () => { served++; },
-      stopping: () => eventLoopRan || served >= 100_000,
-      stop: () => {},
-    });
-    expect(eventLoopRan).toBe(true);
-    expect(served).toBeLessThan(100_000);
-  });
-
-  it('round robin: a vCPU that exits every few instructions still lets the event loop run', async () => {
-    // The sim's quantum is instructions; a guest writing a port in a tight loop returns an exit long
-    // before it, every time. The turn must end anyway, or a SIGTERM (an event-loop callback) never runs.
+  // A guest polling a device register exits at once, every time: the driver must still give the event
+  // loop turns, where what ends the polling runs (here a setImmediate callback; in the machine a doorbell
+  // ring's watch, or a SIGTERM).
+  it.each([
+    { driver: 'driveOnThreads', how: 'each run resolves in a microtask, as a spun-for hand-over does', drive: driveOnThreads },
+    { driver: 'driveRoundRobin', how: 'each run returns an exit two instructions in, long before the sim\'s quantum', drive: driveRoundRobin },
+  ])('$driver: exits that come back at once still let the event loop run ($how)', async ({ drive }) => {
     let served = 0;
     let retired = 0;
     let eventLoopRan = false;
-    const out: VcpuExit = { kind: 'io-out', port: 0x80, size: 1, count: 1, data: Uint8Array.of(0) };
-    const v = fakeVcpu({ run: () => { retired += 2; return out; }, runOnThread: () => Promise.resolve(out) });
+    const exit: VcpuExit = { kind: 'io-out', port: 0x80, size: 1, count: 1, data: Uint8Array.of(0) };
+    const v = fakeVcpu({ run: () => { retired += 2; return exit; }, runOnThread: () => Promise.resolve(exit) });
     Object.defineProperty(v, 'instructionsRetired', { get: () => retired });
     setImmediate(() => { eventLoopRan = true; });
-    await driveRoundRobin([v], {
-      serve: () => { served++; },
-      stopping: () => eventLoopRan || served >= 100_000,
-      stop: () => {},
-    });
+    await drive([v], { serve: () => { served++; }, stopping: () => eventLoopRan || served >= 100_000, stop: () => {} });
     expect(eventLoopRan).toBe(true);
     expect(served).toBeLessThan(100_000);
   });
