@@ -481,7 +481,7 @@ export class X86Machine {
     for (const v of this.vcpus) v.kick();
   }
 
-  /** Whether runAsync runs the vCPUs on threads of their own (the backend says: KVM with several vCPUs, or asked to). */
+  /** Whether runAsync runs the vCPUs on threads of their own (the backend says: KVM with several vCPUs, or with vcpuThreads, a doorbell's default). */
   get onThreads(): boolean {
     return this.vm.runsOnThreads(this.vcpus.length, { threads: this.vcpuThreads });
   }
