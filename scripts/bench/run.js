@@ -508,10 +508,10 @@ if (want('doorbell_policies')) {
 // doorbell_load, doorbell_reprogram_K ---------------------------------------------------------
 // Steady storms: doorbell-sink.elf under --doorbell-load (N rings from another thread, as fast as
 // they go), the guest halted between interrupts (halt=1: a spinning vCPU takes interrupts late on
-// these hosts, whatever the policy), under each policy, on KVM when it opens, else the sim; each line gives per policy the
-// rings and the guest's interrupts per second of wall time (the kernel's irqfds and the device
-// coalesce rings into a vector already pending: one interrupt answers many rings) and what
-// `describe` says of the cache's counters.
+// these hosts, whatever the policy), under each policy, on KVM when it opens, else the sim. Each
+// line gives per policy the rings and the guest's interrupts per second of wall time (the kernel's
+// irqfds and the device coalesce rings into a vector already pending: one interrupt answers many
+// rings) and what `describe` says of the cache's counters.
 //   doorbell_load_16, doorbell_load_2048: 16 vectors, and 2048 round robin: userspace wake-ups
 //     per ring, fills and route pushes.
 //   doorbell_reprogram_8, _64: 16 vectors with an invalidation every K interrupts -- the guest
